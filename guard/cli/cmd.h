@@ -1,0 +1,25 @@
+/*
+ * cmd: the tfguard subcommands. Each takes the loaded config and its own
+ * argv (argv[0] is the command name) and returns the process exit code:
+ * 0 ok, 1 error, 2 usage, 3 not compliant (status/check).
+ */
+#ifndef TFG_CMD_H
+#define TFG_CMD_H
+
+#include "conf.h"
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2, EXIT_NONCOMPLIANT = 3 };
+
+struct cmd {
+	const char *c_name;
+	int (*c_run)(struct conf *conf, int argc, char **argv);
+	const char *c_usage; /* options after the command name */
+	const char *c_help;  /* one line */
+};
+
+int cmd_apply(struct conf *conf, int argc, char **argv);
+int cmd_remove(struct conf *conf, int argc, char **argv);
+int cmd_status(struct conf *conf, int argc, char **argv);
+int cmd_print(struct conf *conf, int argc, char **argv);
+
+#endif

@@ -1,0 +1,94 @@
+/* tfguard: firewall, audit and credential commands (see `tfguard --help`). */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "conf.h"
+#include "log.h"
+
+/* One table drives both --help and dispatch, so the help cannot drift. */
+static const struct cmd cmds[] = {
+	{ "apply", cmd_apply, "",
+	  "program the firewall: protected ports reachable from loopback only" },
+	{ "remove", cmd_remove, "", "delete the tfguard firewall table (idempotent)" },
+	{ "status", cmd_status, "[--json]", "show whether the firewall is installed and current" },
+	{ "print", cmd_print, "", "print the firewall policy as `nft -f` input" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: tfguard [-c CONF] COMMAND [options]\n\n"
+		   "Keeps TensorFlow Serving's raw ports reachable from loopback only.\n\n"
+		   "commands:\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s %s", cmds[i].c_name, cmds[i].c_usage);
+		fprintf(f, "  %-20s %s\n", head, cmds[i].c_help);
+	}
+	fprintf(f,
+		"\noptions:\n"
+		"  -c, --config PATH    config file (default %s; built-in defaults if absent)\n"
+		"  -h, --help           this help\n"
+		"  -V, --version        print the version\n"
+		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status)\n",
+		CONF_DEFAULT_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	char errbuf[CONF_ERR_MAX];
+	struct conf conf;
+	size_t i;
+	int ch, rc;
+
+	log_init("tfguard", LOG_LEVEL_INFO);
+	/* '+': stop at the command name, the command parses its own options */
+	while ((ch = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("tfguard %s\n", TFG_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[optind], cmds[i].c_name) == 0)
+			break;
+	if (i == sizeof(cmds) / sizeof(cmds[0])) {
+		warnx("%s: unknown command (see tfguard --help)", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (conf_load(&conf, path, errbuf, sizeof(errbuf)) < 0) {
+		warnx("%s (nothing was changed)", errbuf);
+		return EXIT_ERR;
+	}
+	optind++;
+	rc = cmds[i].c_run(&conf, argc - optind + 1, argv + optind - 1);
+	conf_free(&conf);
+	return rc;
+}
