@@ -1,0 +1,146 @@
+/*
+ * fw: the tfguard nftables policy.
+ *
+ * One description of the rules (struct fw_policy -> a fixed list of rule
+ * specs) feeds three outputs, so they cannot drift apart: the netlink batch
+ * that `apply` sends (libnftnl objects serialised with libmnl), the `nft -f`
+ * text that `print` writes, and the expected rules that `status` compares the
+ * kernel's copy against.
+ *
+ * Table `inet tfguard`, owned by tfguard alone:
+ *   set ports            the protected TCP ports (inet_service)
+ *   chain prerouting     filter hook prerouting priority mangle (-150): after
+ *                        conntrack, before DNAT (-100)
+ *       iif "lo" accept
+ *       [fib daddr type local tcp dport @ports limit ... log prefix "tfguard-drop: "]
+ *       fib daddr type local tcp dport @ports counter drop
+ *   chain forward        filter hook forward priority mangle
+ *       [ct status dnat tcp dport @ports limit ... log ...]
+ *       ct status dnat tcp dport @ports counter drop      (Docker -p 9000:8501)
+ *       [strict: tcp dport @ports counter drop]           (routed to a container)
+ *
+ * Not reentrant with respect to a shared struct fw_batch; everything else pure.
+ */
+#ifndef TFG_FW_H
+#define TFG_FW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+
+#define FW_TABLE	  "tfguard"
+#define FW_SET		  "ports"
+#define FW_CHAIN_PRE	  "prerouting"
+#define FW_CHAIN_FWD	  "forward"
+#define FW_LOG_PREFIX	  "tfguard-drop: "
+#define FW_POLICY_VERSION 1 /* bump when the rule shapes change: old tables become stale */
+#define FW_RULES_MAX	  8
+#define FW_COMMENT_MAX	  128 /* nft's NFT_USERDATA_MAXLEN is 256; comments stay short */
+
+enum fw_match {
+	FW_MATCH_LOOPBACK,	  /* iif "lo" */
+	FW_MATCH_LOCAL_PROTECTED, /* fib daddr type local tcp dport @ports */
+	FW_MATCH_DNAT_PROTECTED,  /* ct status dnat tcp dport @ports */
+	FW_MATCH_FWD_PROTECTED,	  /* tcp dport @ports */
+};
+
+enum fw_action { FW_ACCEPT, FW_LOG, FW_DROP };
+
+struct fw_rule_spec {
+	const char *rs_chain;
+	enum fw_match rs_match;
+	enum fw_action rs_action;
+	const char *rs_comment;
+};
+
+struct fw_policy {
+	struct ports fp_ports;
+	bool fp_log;
+	struct conf_rate fp_log_rate;
+	bool fp_strict;
+	char fp_digest[17];		 /* 16 hex digits */
+	char fp_comment[FW_COMMENT_MAX]; /* the table comment: version + digest */
+	struct fw_rule_spec fp_rules[FW_RULES_MAX];
+	size_t fp_nrules;
+};
+
+/* Fills p from the [guard] section: ports, logging, strict mode, digest, rule list. */
+void fw_policy_from_conf(struct fw_policy *p, const struct conf *c);
+/* Extracts the 16-digit digest from a table comment written by any tfguard; -1 if none. */
+int fw_comment_digest(const char *comment, char digest[17]);
+/* Writes the policy as `nft -f` input. Returns 0, or -1 on a write error. */
+int fw_print(const struct fw_policy *p, FILE *f);
+
+/*
+ * A batch in memory, built before any socket is opened (STYLE §6). Every
+ * message except BEGIN/END asks for an ack; fw_batch_label() names the object
+ * a sequence number belongs to, for error messages.
+ */
+struct fw_batch;
+
+enum fw_op {
+	FW_OP_APPLY,  /* replace: NEWTABLE, DELTABLE, NEWTABLE, set, elements, chains, rules */
+	FW_OP_REMOVE, /* NEWTABLE, DELTABLE: idempotent */
+};
+
+/* Returns a batch, or NULL with a reason in err. fault_at > 0 inserts a failing
+ * rule after that many objects (TFGUARD_TEST_FAULT, for the rollback tests). */
+struct fw_batch *fw_batch_build(const struct fw_policy *p, enum fw_op op, unsigned fault_at,
+				char *err, size_t errlen);
+const void *fw_batch_data(const struct fw_batch *b);
+size_t fw_batch_len(const struct fw_batch *b);
+uint32_t fw_batch_seq_first(const struct fw_batch *b); /* seq of BEGIN */
+size_t fw_batch_acks(const struct fw_batch *b);	       /* acks to expect */
+const char *fw_batch_label(const struct fw_batch *b, uint32_t seq);
+void fw_batch_free(struct fw_batch *b);
+
+/*
+ * The expected rules of a policy as libnftnl objects (for comparisons).
+ * Returns an array of n rules (caller frees with fw_rules_free), or NULL.
+ */
+struct nftnl_rule;
+struct nftnl_rule **fw_rules_build(const struct fw_policy *p, size_t *n);
+void fw_rules_free(struct nftnl_rule **r, size_t n);
+
+/* Sends the batch as one atomic transaction and reads every ack.
+ * Returns 0, or -1 with "OBJECT: REASON (what to do)" in err. */
+int fw_batch_send(const struct fw_batch *b, char *err, size_t errlen);
+
+/* ---- reading the installed table back (fw_nl.c) ---- */
+
+#define FW_STATE_RULES_MAX 16
+
+struct fw_rule_state {
+	char rs_chain[32];
+	char rs_comment[FW_COMMENT_MAX];
+	const char *rs_verdict; /* "accept", "drop", "log", or "other" */
+	bool rs_counter;
+	uint64_t rs_packets;
+	uint64_t rs_bytes;
+};
+
+struct fw_state {
+	bool fs_present;
+	char fs_comment[256];
+	char fs_digest[17]; /* "" when the comment is not tfguard's */
+	bool fs_ports_read;
+	struct ports fs_ports;
+	struct fw_rule_state fs_rules[FW_STATE_RULES_MAX];
+	size_t fs_nrules;
+	bool fs_match;	       /* chains, set and rules equal the policy */
+	char fs_mismatch[256]; /* the first difference found, when !fs_match */
+	uint32_t fs_genid;
+};
+
+/*
+ * Reads table inet tfguard back over netlink, consistently (the ruleset
+ * generation id is read before and after, and the read is retried if it
+ * changed). With p, compares chains, set and rules structurally to the policy.
+ * Returns 0 (table present or not: see fs_present), or -1 with a reason.
+ */
+int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,630 @@
+/* fw_nl: the netlink side of fw.h: sending a batch, reading the table back. */
+#include "fw.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter_ipv4.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "str.h"
+
+/* The kernel queues every ack while it processes the batch, before sendmsg()
+ * returns; a reply that has not come in 5 s will not come. */
+#define FW_ACK_TIMEOUT_MS 5000
+#define FW_READ_TRIES	  5
+/* MNL_SOCKET_BUFFER_SIZE is a function call (page size); 32 KiB holds any reply here. */
+#define FW_NL_BUF 32768
+
+static struct mnl_socket *fw_nl_open(char *err, size_t errlen)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	int one = 1;
+
+	if (!nl) {
+		snprintf(err, errlen, "cannot open a netfilter netlink socket: %s",
+			 strerror(errno));
+		return NULL;
+	}
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "cannot bind the netlink socket: %s", strerror(errno));
+		mnl_socket_close(nl);
+		return NULL;
+	}
+	/* Extended acks carry the kernel's own words about a failure; capped
+	 * acks keep our request out of every reply. Both are best effort. */
+	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	return nl;
+}
+
+static int fw_nl_wait(struct mnl_socket *nl)
+{
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+	int rc;
+
+	do
+		rc = poll(&pfd, 1, FW_ACK_TIMEOUT_MS);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		errno = ETIMEDOUT;
+	return rc > 0 ? 0 : -1;
+}
+
+/* The kernel's extended-ack message of an NLMSG_ERROR, or "". */
+static const char *fw_nl_extack(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *attr;
+	size_t off = sizeof(*e);
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return "";
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	mnl_attr_for_each(attr, nlh, off)
+	{
+		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+			return mnl_attr_get_str(attr);
+	}
+	return "";
+}
+
+static const char *fw_nl_hint(int error, bool whole_batch)
+{
+	switch (error) {
+	case EPERM:
+		return "run as root or with CAP_NET_ADMIN";
+	case EOPNOTSUPP:
+	case EPROTONOSUPPORT:
+	case EAFNOSUPPORT:
+		return "this kernel lacks nf_tables: load it with modprobe nf_tables";
+	case ENOENT:
+		return whole_batch ? "nf_tables is not available"
+				   : "does the kernel have nft_fib_inet, nft_ct and nft_limit?";
+	case ENOMEM:
+	case ENOSPC:
+		return "the kernel is out of memory";
+	default:
+		return "see the kernel log";
+	}
+}
+
+int fw_batch_send(const struct fw_batch *b, char *err, size_t errlen)
+{
+	char buf[FW_NL_BUF];
+	size_t want = fw_batch_acks(b), got = 0;
+	uint32_t bad_seq = 0;
+	struct mnl_socket *nl;
+	char extack[160] = "";
+	int bad_errno = 0;
+
+	nl = fw_nl_open(err, errlen);
+	if (!nl)
+		return -1;
+	if (mnl_socket_sendto(nl, fw_batch_data(b), fw_batch_len(b)) < 0) {
+		snprintf(err, errlen, "sending the batch: %s (%s)", strerror(errno),
+			 fw_nl_hint(errno, true));
+		mnl_socket_close(nl);
+		return -1;
+	}
+	/* One reply per message sent with NLM_F_ACK; a batch-level failure
+	 * (no permission, no nf_tables) is a single error on BEGIN. */
+	while (got < want) {
+		struct nlmsghdr *nlh;
+		ssize_t n;
+		int left;
+
+		if (fw_nl_wait(nl) < 0 || (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0) {
+			snprintf(err, errlen, "reading the kernel's answer: %s", strerror(errno));
+			mnl_socket_close(nl);
+			return -1;
+		}
+		left = (int)n;
+		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, left);
+		     nlh = mnl_nlmsg_next(nlh, &left)) {
+			const struct nlmsgerr *e;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			e = mnl_nlmsg_get_payload(nlh);
+			got++;
+			if (e->error == 0 || bad_errno)
+				continue;
+			bad_errno = -e->error;
+			bad_seq = nlh->nlmsg_seq;
+			str_copy(extack, sizeof(extack), fw_nl_extack(nlh));
+			if (bad_seq == fw_batch_seq_first(b))
+				got = want; /* nothing else will come */
+		}
+	}
+	mnl_socket_close(nl);
+	if (!bad_errno)
+		return 0;
+	snprintf(err, errlen, "%s: refused by the kernel: %s%s%s%s (%s; nothing was changed)",
+		 fw_batch_label(b, bad_seq), strerror(bad_errno), extack[0] ? " [" : "", extack,
+		 extack[0] ? "]" : "", fw_nl_hint(bad_errno, bad_seq == fw_batch_seq_first(b)));
+	return -1;
+}
+
+/* ---- reading back ---------------------------------------------------------------------- */
+
+struct fw_chain_seen {
+	char name[32];
+	char type[16];
+	uint32_t hooknum;
+	int32_t prio;
+	uint32_t policy;
+	bool base;
+};
+
+struct fw_reader {
+	struct fw_state *r_st;
+	struct nftnl_rule *r_rules[FW_STATE_RULES_MAX];
+	size_t r_nrules;
+	bool r_too_many;
+	struct fw_chain_seen r_chains[4]; /* chains seen in the table */
+	size_t r_nchains;
+	size_t r_nsets;
+	uint32_t r_genid;
+};
+
+/* Sends one request and runs cb over the replies until the ack or NLMSG_DONE. */
+static int fw_nl_talk(struct mnl_socket *nl, struct nlmsghdr *req, mnl_cb_t cb, void *data)
+{
+	char buf[FW_NL_BUF];
+	uint32_t portid = mnl_socket_get_portid(nl);
+	ssize_t n;
+	int rc;
+
+	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
+		return -1;
+	do {
+		if (fw_nl_wait(nl) < 0 || (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0)
+			return -1;
+		rc = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, portid, cb, data);
+	} while (rc > MNL_CB_STOP);
+	return rc < 0 ? -1 : 0;
+}
+
+static int fw_gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *gen = nftnl_gen_alloc();
+	struct fw_reader *rd = data;
+
+	if (!gen)
+		return MNL_CB_ERROR;
+	if (nftnl_gen_nlmsg_parse(nlh, gen) == 0)
+		rd->r_genid = nftnl_gen_get_u32(gen, NFTNL_GEN_ID);
+	nftnl_gen_free(gen);
+	return MNL_CB_OK;
+}
+
+static int fw_udata_cb(const struct nftnl_udata *attr, void *data)
+{
+	const struct nftnl_udata **tb = data;
+	uint8_t type = nftnl_udata_type(attr);
+
+	if (type <= 1)
+		tb[type] = attr;
+	return 0;
+}
+
+/* The comment (udata type 0 for tables and rules) of a userdata blob. */
+static void fw_udata_comment(const void *ud, uint32_t len, char *out, size_t outlen)
+{
+	const struct nftnl_udata *tb[2] = { NULL, NULL };
+	const char *s;
+
+	out[0] = '\0';
+	if (!ud || nftnl_udata_parse(ud, len, fw_udata_cb, tb) < 0 || !tb[0])
+		return;
+	s = nftnl_udata_get(tb[0]);
+	if (nftnl_udata_len(tb[0]) > 0 && s[nftnl_udata_len(tb[0]) - 1] == '\0')
+		snprintf(out, outlen, "%s", s);
+}
+
+static int fw_table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct fw_reader *rd = data;
+	const void *ud;
+	uint32_t len = 0;
+
+	if (!t)
+		return MNL_CB_ERROR;
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
+		rd->r_st->fs_present = true;
+		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+		fw_udata_comment(ud, len, rd->r_st->fs_comment, sizeof(rd->r_st->fs_comment));
+	}
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+static int fw_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct fw_reader *rd = data;
+
+	if (!c)
+		return MNL_CB_ERROR;
+	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
+	    strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), FW_TABLE) == 0) {
+		if (rd->r_nchains < 4) {
+			struct fw_chain_seen *ch = &rd->r_chains[rd->r_nchains];
+
+			snprintf(ch->name, sizeof(ch->name), "%s",
+				 nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+			ch->base = nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM);
+			if (ch->base) {
+				snprintf(ch->type, sizeof(ch->type), "%s",
+					 nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE));
+				ch->hooknum = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+				ch->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
+				ch->policy = nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY);
+			}
+		}
+		rd->r_nchains++;
+	}
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+static int fw_set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct fw_reader *rd = data;
+
+	(void)nlh;
+	rd->r_nsets++;
+	return MNL_CB_OK;
+}
+
+static int fw_elem_add(struct nftnl_set_elem *e, void *data)
+{
+	struct fw_reader *rd = data;
+	struct ports *p = &rd->r_st->fs_ports;
+	uint32_t len = 0;
+	const uint16_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+
+	if (key && len == sizeof(*key) && p->p_count < PORTS_MAX)
+		p->p_port[p->p_count++] = ntohs(*key);
+	return 0;
+}
+
+static int fw_elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct fw_reader *rd = data;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0) {
+		rd->r_st->fs_ports_read = true;
+		nftnl_set_elem_foreach(s, fw_elem_add, rd);
+	}
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+static int fw_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct fw_reader *rd = data;
+
+	if (!r)
+		return MNL_CB_ERROR;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
+	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), FW_TABLE) != 0) {
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	if (rd->r_nrules == FW_STATE_RULES_MAX) {
+		rd->r_too_many = true;
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	rd->r_rules[rd->r_nrules++] = r;
+	return MNL_CB_OK;
+}
+
+/* Zeroes counters (after recording them) and forgets handles, so a kernel
+ * rule prints exactly like the rule we would build. */
+static int fw_expr_normalise(struct nftnl_expr *e, void *data)
+{
+	struct fw_rule_state *rs = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (strcmp(name, "counter") == 0) {
+		if (rs) {
+			rs->rs_counter = true;
+			rs->rs_packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+			rs->rs_bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+		}
+		nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_PACKETS, 0);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_BYTES, 0);
+	} else if (strcmp(name, "lookup") == 0) {
+		/* the kernel reports the set by name only, and always reports flags
+		 * (an inverted lookup, flags 1, must still show as a difference) */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, 0);
+		if (!nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS))
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
+	} else if (rs && strcmp(name, "log") == 0) {
+		rs->rs_verdict = "log";
+	} else if (rs && strcmp(name, "immediate") == 0 &&
+		   nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT)) {
+		int v = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
+
+		rs->rs_verdict = v == NF_DROP ? "drop" : v == NF_ACCEPT ? "accept" : "other";
+	}
+	return 0;
+}
+
+static void fw_rule_normalise(struct nftnl_rule *r, struct fw_rule_state *rs, char *text,
+			      size_t len)
+{
+	nftnl_rule_unset(r, NFTNL_RULE_HANDLE);
+	nftnl_rule_unset(r, NFTNL_RULE_POSITION);
+	nftnl_expr_foreach(r, fw_expr_normalise, rs);
+	nftnl_rule_snprintf(text, len, r, NFTNL_OUTPUT_DEFAULT, 0);
+}
+
+static void fw_mismatch(struct fw_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records the first difference only: it is the one worth reading. */
+static void fw_mismatch(struct fw_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->fs_match)
+		return;
+	st->fs_match = false;
+	va_start(ap, fmt);
+	vsnprintf(st->fs_mismatch, sizeof(st->fs_mismatch), fmt, ap);
+	va_end(ap);
+}
+
+static void fw_compare_chains(const struct fw_reader *rd, struct fw_state *st)
+{
+	static const struct {
+		const char *name;
+		uint32_t hook;
+	} want[] = { { FW_CHAIN_PRE, NF_INET_PRE_ROUTING }, { FW_CHAIN_FWD, NF_INET_FORWARD } };
+	size_t i, j;
+
+	if (rd->r_nchains != 2)
+		fw_mismatch(st, "%zu chains instead of 2", rd->r_nchains);
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < rd->r_nchains && j < 4; j++)
+			if (strcmp(rd->r_chains[j].name, want[i].name) == 0)
+				break;
+		if (j == rd->r_nchains || j == 4) {
+			fw_mismatch(st, "chain %s is missing", want[i].name);
+			continue;
+		}
+		if (!rd->r_chains[j].base || strcmp(rd->r_chains[j].type, "filter") != 0 ||
+		    rd->r_chains[j].hooknum != want[i].hook ||
+		    rd->r_chains[j].prio != NF_IP_PRI_MANGLE || rd->r_chains[j].policy != NF_ACCEPT)
+			fw_mismatch(st, "chain %s has another type, hook, priority or policy",
+				    want[i].name);
+	}
+}
+
+static void fw_compare_ports(const struct fw_policy *p, struct fw_state *st)
+{
+	char want[PORTS_MAX * 7], got[PORTS_MAX * 7];
+	struct ports sorted = st->fs_ports;
+	size_t i, j;
+
+	/* insertion sort: at most PORTS_MAX elements */
+	for (i = 1; i < sorted.p_count; i++)
+		for (j = i; j > 0 && sorted.p_port[j - 1] > sorted.p_port[j]; j--) {
+			uint16_t t = sorted.p_port[j];
+
+			sorted.p_port[j] = sorted.p_port[j - 1];
+			sorted.p_port[j - 1] = t;
+		}
+	ports_format(&p->fp_ports, want, sizeof(want));
+	ports_format(&sorted, got, sizeof(got));
+	if (!st->fs_ports_read)
+		fw_mismatch(st, "set %s is missing", FW_SET);
+	else if (strcmp(want, got) != 0)
+		fw_mismatch(st, "protected ports are {%s}, the config says {%s}", got, want);
+}
+
+static void fw_compare_rules(const struct fw_policy *p, struct fw_reader *rd, struct fw_state *st)
+{
+	char want[2048], got[2048];
+	struct nftnl_rule **exp;
+	size_t n = 0, i;
+
+	if (rd->r_too_many || rd->r_nrules != p->fp_nrules)
+		fw_mismatch(st, "%s rules than the policy",
+			    rd->r_nrules > p->fp_nrules || rd->r_too_many ? "more" : "fewer");
+	exp = fw_rules_build(p, &n);
+	if (!exp) {
+		fw_mismatch(st, "out of memory while comparing rules");
+		return;
+	}
+	for (i = 0; i < n && i < rd->r_nrules; i++) {
+		if (strcmp(st->fs_rules[i].rs_comment, p->fp_rules[i].rs_comment) != 0) {
+			fw_mismatch(st, "rule %s: comment differs from \"%s\"",
+				    st->fs_rules[i].rs_comment, p->fp_rules[i].rs_comment);
+			continue;
+		}
+		fw_rule_normalise(exp[i], NULL, want, sizeof(want));
+		fw_rule_normalise(rd->r_rules[i], NULL, got, sizeof(got));
+		if (strcmp(want, got) != 0)
+			fw_mismatch(st,
+				    "rule \"%s\" was changed: it is not the rule tfguard installs",
+				    p->fp_rules[i].rs_comment);
+	}
+	fw_rules_free(exp, n);
+}
+
+static struct nlmsghdr *fw_req(char *buf, uint16_t type, uint16_t family, uint16_t flags,
+			       uint32_t seq)
+{
+	return nftnl_nlmsg_build_hdr(buf, type, family, flags, seq);
+}
+
+/* One consistent read: everything between two equal generation ids. */
+static int fw_read_once(struct mnl_socket *nl, struct fw_reader *rd, uint32_t *seq)
+{
+	char buf[FW_NL_BUF];
+	struct nlmsghdr *nlh;
+	struct nftnl_table *t;
+	struct nftnl_chain *c;
+	struct nftnl_set *s;
+	struct nftnl_rule *r;
+	uint32_t gen_before;
+	int rc;
+
+	/* GETGEN needs NLM_F_ACK, or no NLMSG_DONE ever arrives. */
+	nlh = fw_req(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, (*seq)++);
+	if (fw_nl_talk(nl, nlh, fw_gen_cb, rd) < 0)
+		return -1;
+	gen_before = rd->r_genid;
+
+	t = nftnl_table_alloc();
+	if (!t)
+		return -1;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, FW_TABLE);
+	nlh = fw_req(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, (*seq)++);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	rc = fw_nl_talk(nl, nlh, fw_table_cb, rd);
+	if (rc < 0 && errno == ENOENT)
+		goto gen_after; /* no table: nothing more to read */
+	if (rc < 0)
+		return -1;
+
+	c = nftnl_chain_alloc();
+	if (!c)
+		return -1;
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, FW_TABLE);
+	nlh = fw_req(buf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP, (*seq)++);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	if (fw_nl_talk(nl, nlh, fw_chain_cb, rd) < 0)
+		return -1;
+
+	s = nftnl_set_alloc();
+	if (!s)
+		return -1;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, FW_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, FW_SET);
+	nlh = fw_req(buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_ACK, (*seq)++);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	rc = fw_nl_talk(nl, nlh, fw_set_cb, rd);
+	if (rc == 0) {
+		nlh = fw_req(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, (*seq)++);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		rc = fw_nl_talk(nl, nlh, fw_elem_cb, rd);
+	} else if (errno == ENOENT) {
+		rc = 0; /* reported as a mismatch */
+	}
+	nftnl_set_free(s);
+	if (rc < 0)
+		return -1;
+
+	r = nftnl_rule_alloc();
+	if (!r)
+		return -1;
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, FW_TABLE);
+	nlh = fw_req(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP, (*seq)++);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	if (fw_nl_talk(nl, nlh, fw_rule_cb, rd) < 0)
+		return -1;
+
+gen_after:
+	nlh = fw_req(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, (*seq)++);
+	if (fw_nl_talk(nl, nlh, fw_gen_cb, rd) < 0)
+		return -1;
+	return rd->r_genid == gen_before ? 0 : 1;
+}
+
+static void fw_reader_reset(struct fw_reader *rd, struct fw_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < rd->r_nrules; i++)
+		nftnl_rule_free(rd->r_rules[i]);
+	memset(rd, 0, sizeof(*rd));
+	memset(st, 0, sizeof(*st));
+	rd->r_st = st;
+}
+
+int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t errlen)
+{
+	struct fw_reader rd;
+	uint32_t seq = (uint32_t)time(NULL);
+	struct mnl_socket *nl;
+	int tries, rc = 1;
+	size_t i;
+
+	memset(&rd, 0, sizeof(rd));
+	nl = fw_nl_open(err, errlen);
+	if (!nl)
+		return -1;
+	for (tries = 0; tries < FW_READ_TRIES && rc == 1; tries++) {
+		fw_reader_reset(&rd, st);
+		rc = fw_read_once(nl, &rd, &seq);
+	}
+	mnl_socket_close(nl);
+	if (rc != 0) {
+		snprintf(err, errlen, "reading the ruleset: %s",
+			 rc < 0 ? strerror(errno) : "it kept changing while being read");
+		if (rc < 0 && errno == EPERM)
+			snprintf(err, errlen,
+				 "reading the ruleset: %s (run as root or with "
+				 "CAP_NET_ADMIN)",
+				 strerror(EPERM));
+		fw_reader_reset(&rd, st);
+		return -1;
+	}
+	st->fs_genid = rd.r_genid;
+	if (fw_comment_digest(st->fs_comment, st->fs_digest) < 0)
+		st->fs_digest[0] = '\0';
+	for (i = 0; i < rd.r_nrules; i++) {
+		struct fw_rule_state *rs = &st->fs_rules[i];
+		uint32_t len = 0;
+		const void *ud = nftnl_rule_get_data(rd.r_rules[i], NFTNL_RULE_USERDATA, &len);
+
+		snprintf(rs->rs_chain, sizeof(rs->rs_chain), "%s",
+			 nftnl_rule_get_str(rd.r_rules[i], NFTNL_RULE_CHAIN));
+		fw_udata_comment(ud, len, rs->rs_comment, sizeof(rs->rs_comment));
+		rs->rs_verdict = NULL;
+		nftnl_expr_foreach(rd.r_rules[i], fw_expr_normalise, rs);
+		if (!rs->rs_verdict)
+			rs->rs_verdict = "other";
+	}
+	st->fs_nrules = rd.r_nrules;
+	st->fs_match = st->fs_present;
+	if (p && st->fs_present) {
+		fw_compare_chains(&rd, st);
+		fw_compare_ports(p, st);
+		fw_compare_rules(p, &rd, st);
+	}
+	fw_reader_reset(&rd, &(struct fw_state){ 0 });
+	return 0;
+}
