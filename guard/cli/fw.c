@@ -64,6 +64,13 @@ static uint64_t fw_fnv1a(const char *s)
 		h ^= (unsigned char)*s;
 		h *= 0x100000001b3ULL;
 	}
+	/* a final avalanche (MurmurHash3's fmix64), so that one changed setting
+	 * changes the whole digest, not two hex digits of it */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return h;
 }
 

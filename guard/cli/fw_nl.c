@@ -98,7 +98,7 @@ static const char *fw_nl_hint(int error, bool whole_batch)
 		return "this kernel lacks nf_tables: load it with modprobe nf_tables";
 	case ENOENT:
 		return whole_batch ? "nf_tables is not available"
-				   : "does the kernel have nft_fib_inet, nft_ct and nft_limit?";
+				   : "check that the kernel has nft_fib_inet, nft_ct and nft_limit";
 	case ENOMEM:
 	case ENOSPC:
 		return "the kernel is out of memory";

@@ -156,3 +156,21 @@ expect_http() {
 
 # dump_ruleset NS: the nftables ruleset of NS, without handles.
 dump_ruleset() { ip netns exec "$1" nft list ruleset; }
+
+# ---- firewall topology ---------------------------------------------------------------
+# fw_topology: a "server" namespace SRV and a "client" namespace CLI joined by a
+# veth: server 10.99.0.1 / fd99::1, client 10.99.0.2 / fd99::2.
+SRV4=10.99.0.1 CLI4=10.99.0.2 SRV6=fd99::1 CLI6=fd99::2
+fw_topology() {
+	need_root
+	need_cmd nft ip ss "$PY"
+	netns_new SRV
+	netns_new CLI
+	veth "$SRV" "$CLI" "$SRV4" "$CLI4" "$SRV6" "$CLI6"
+	SRV_IF=$VETH_A
+	CLI_IF=$VETH_B
+}
+# tfguard in NS: tfguard_ns NS ARGS...
+tfguard_ns() { local ns=$1; shift; ip netns exec "$ns" "$B/tfguard" "$@"; }
+# the whole ruleset of NS as nft prints it (with counters, without handles)
+ruleset() { ip netns exec "$1" nft list ruleset; }
