@@ -194,7 +194,11 @@ install: all
 	$(if $(PROXY_SRCS),install -m 0755 $(B)/tfguard-proxy $(DESTDIR)$(SBINDIR)/tfguard-proxy)
 	$(if $(wildcard preload/preload.c),install -m 0755 $(B)/libtfguard-preload.so $(DESTDIR)$(LIBDIR)/tfguard/)
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
-	$(if $(wildcard systemd/*),install -d $(DESTDIR)$(UNITDIR) && install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in systemd/*.service; do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+			"$$u" >$(DESTDIR)$(UNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+	done
 
 clean:
 	rm -rf build
