@@ -67,6 +67,9 @@ int cmd_apply(struct conf *conf, int argc, char **argv)
 
 	if ((rc = cmd_options(argc, argv, "apply", NULL)) >= 0)
 		return rc;
+	if (!conf->c_found)
+		warnx("%s not found: applying the built-in defaults (use -c to name a config)",
+		      conf->c_path);
 	fw_policy_from_conf(&p, conf);
 	b = fw_batch_build(&p, FW_OP_APPLY, cmd_fault_at(), err, sizeof(err));
 	if (!b) {
