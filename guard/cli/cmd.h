@@ -21,5 +21,6 @@ int cmd_apply(struct conf *conf, int argc, char **argv);
 int cmd_remove(struct conf *conf, int argc, char **argv);
 int cmd_status(struct conf *conf, int argc, char **argv);
 int cmd_print(struct conf *conf, int argc, char **argv);
+int cmd_check(struct conf *conf, int argc, char **argv);
 
 #endif

@@ -118,6 +118,7 @@ struct fw_rule_state {
 	char rs_comment[FW_COMMENT_MAX];
 	const char *rs_verdict; /* "accept", "drop", "log", or "other" */
 	bool rs_counter;
+	bool rs_match; /* equal to the policy's rule at the same place */
 	uint64_t rs_packets;
 	uint64_t rs_bytes;
 };
@@ -142,5 +143,24 @@ struct fw_state {
  * Returns 0 (table present or not: see fs_present), or -1 with a reason.
  */
 int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t errlen);
+
+/* A DNAT rule in another table that sends traffic to a protected port. */
+struct fw_dnat {
+	char d_table[64];
+	char d_chain[64];
+	const char *d_family; /* "ip", "ip6", "inet" */
+	uint64_t d_handle;
+	unsigned d_port; /* the protected port concerned */
+	bool d_to_port;	 /* true: translated to it; false: matched on it and kept */
+};
+
+/*
+ * Finds nft-native DNAT rules outside table inet tfguard whose translated
+ * port, or matched destination port when the port is kept, is protected.
+ * (xtables-compat DNAT targets from iptables-nft are opaque and not parsed;
+ * the firewall's rules cover them all the same.) Returns the count, or -1.
+ */
+int fw_scan_dnat(const struct ports *ports, struct fw_dnat *out, size_t max, char *err,
+		 size_t errlen);
 
 #endif

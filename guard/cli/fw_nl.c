@@ -472,7 +472,8 @@ static void fw_compare_rules(const struct fw_policy *p, struct fw_reader *rd, st
 		}
 		fw_rule_normalise(exp[i], NULL, want, sizeof(want));
 		fw_rule_normalise(rd->r_rules[i], NULL, got, sizeof(got));
-		if (strcmp(want, got) != 0)
+		st->fs_rules[i].rs_match = strcmp(want, got) == 0;
+		if (!st->fs_rules[i].rs_match)
 			fw_mismatch(st,
 				    "rule \"%s\" was changed: it is not the rule tfguard installs",
 				    p->fp_rules[i].rs_comment);
@@ -627,4 +628,145 @@ int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t er
 	}
 	fw_reader_reset(&rd, &(struct fw_state){ 0 });
 	return 0;
+}
+
+/* ---- DNAT rules in other tables -------------------------------------------------------- */
+
+struct fw_dnat_scan {
+	const struct ports *s_ports;
+	struct fw_dnat *s_out;
+	size_t s_max;
+	size_t s_n;
+};
+
+static const char *fw_family_name(uint32_t f)
+{
+	switch (f) {
+	case NFPROTO_IPV4:
+		return "ip";
+	case NFPROTO_IPV6:
+		return "ip6";
+	case NFPROTO_INET:
+		return "inet";
+	default:
+		return "other";
+	}
+}
+
+/* Ports are 2-byte big-endian values in registers; reg 0..NFT_REG32_15. */
+#define FW_REGS 32
+
+static unsigned fw_reg_index(uint32_t reg)
+{
+	if (reg >= NFT_REG32_00)
+		return (reg - NFT_REG32_00) % FW_REGS;
+	/* the 128-bit NFT_REG_1..4 alias NFT_REG32_00, 04, 08 and 12 */
+	return reg ? ((reg - 1) * 4) % FW_REGS : 0;
+}
+
+static void fw_dnat_rule(struct fw_dnat_scan *s, struct nftnl_rule *r)
+{
+	int reg_port[FW_REGS];		     /* port held by a register, or -1 */
+	bool reg_dport[FW_REGS] = { false }; /* register loaded with the dport */
+	int matched_dport = -1;
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	size_t i;
+
+	for (i = 0; i < FW_REGS; i++)
+		reg_port[i] = -1;
+	it = nftnl_expr_iter_create(r);
+	if (!it)
+		return;
+	while ((e = nftnl_expr_iter_next(it))) {
+		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+		uint32_t len = 0;
+
+		if (strcmp(name, "payload") == 0) {
+			unsigned dreg =
+			    fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_DREG));
+
+			reg_dport[dreg] = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE) ==
+					      NFT_PAYLOAD_TRANSPORT_HEADER &&
+					  nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET) == 2 &&
+					  nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN) == 2;
+		} else if (strcmp(name, "cmp") == 0) {
+			unsigned sreg = fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG));
+			const uint16_t *d = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
+
+			if (reg_dport[sreg] && d && len == 2 &&
+			    nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ)
+				matched_dport = ntohs(*d);
+		} else if (strcmp(name, "immediate") == 0 &&
+			   nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA)) {
+			unsigned dreg = fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG));
+			const uint8_t *d = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &len);
+
+			/* dnat to ADDR:PORT loads the address and the port into two registers */
+			reg_port[dreg] = d && len == 2 ? (d[0] << 8) | d[1] : -1;
+		} else if (strcmp(name, "nat") == 0 &&
+			   nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_TYPE) == NFT_NAT_DNAT) {
+			int port = matched_dport;
+			bool to = false;
+
+			if (nftnl_expr_is_set(e, NFTNL_EXPR_NAT_REG_PROTO_MIN)) {
+				port = reg_port[fw_reg_index(
+				    nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN))];
+				to = true;
+			}
+			if (port > 0 && ports_contains(s->s_ports, (unsigned)port) &&
+			    s->s_n < s->s_max) {
+				struct fw_dnat *d = &s->s_out[s->s_n++];
+
+				snprintf(d->d_table, sizeof(d->d_table), "%s",
+					 nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
+				snprintf(d->d_chain, sizeof(d->d_chain), "%s",
+					 nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+				d->d_family =
+				    fw_family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY));
+				d->d_handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
+				d->d_port = (unsigned)port;
+				d->d_to_port = to;
+			}
+		}
+	}
+	nftnl_expr_iter_destroy(it);
+}
+
+static int fw_dnat_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct fw_dnat_scan *s = data;
+
+	if (!r)
+		return MNL_CB_ERROR;
+	if (nftnl_rule_nlmsg_parse(nlh, r) == 0 &&
+	    !(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) == NFPROTO_INET &&
+	      strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), FW_TABLE) == 0))
+		fw_dnat_rule(s, r);
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+int fw_scan_dnat(const struct ports *ports, struct fw_dnat *out, size_t max, char *err,
+		 size_t errlen)
+{
+	struct fw_dnat_scan s = { ports, out, max, 0 };
+	char buf[FW_NL_BUF];
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	int rc;
+
+	nl = fw_nl_open(err, errlen);
+	if (!nl)
+		return -1;
+	nlh = fw_req(buf, NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, (uint32_t)time(NULL));
+	rc = fw_nl_talk(nl, nlh, fw_dnat_cb, &s);
+	mnl_socket_close(nl);
+	if (rc < 0) {
+		snprintf(err, errlen, "reading the ruleset: %s%s", strerror(errno),
+			 errno == EPERM ? " (run as root or with CAP_NET_ADMIN)" : "");
+		return -1;
+	}
+	return (int)s.s_n;
 }

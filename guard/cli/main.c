@@ -16,6 +16,8 @@ static const struct cmd cmds[] = {
 	{ "remove", cmd_remove, "", "delete the tfguard firewall table (idempotent)" },
 	{ "status", cmd_status, "[--json]", "show whether the firewall is installed and current" },
 	{ "print", cmd_print, "", "print the firewall policy as `nft -f` input" },
+	{ "check", cmd_check, "[--json] [--junit FILE] [--netns NAME,...]",
+	  "audit the host: firewall, listeners in every namespace, credentials" },
 };
 
 static void usage(FILE *f)
@@ -36,7 +38,7 @@ static void usage(FILE *f)
 		"  -c, --config PATH    config file (default %s; built-in defaults if absent)\n"
 		"  -h, --help           this help\n"
 		"  -V, --version        print the version\n"
-		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status)\n",
+		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status, check)\n",
 		CONF_DEFAULT_PATH);
 }
 

@@ -563,6 +563,8 @@ static int conf_line(struct conf_parser *cp, char *line)
 		for (i = 1; i < sizeof(conf_sections) / sizeof(conf_sections[0]); i++)
 			if (strcmp(s, conf_sections[i]) == 0) {
 				cp->cp_section = (enum conf_section)i;
+				if (cp->cp_section == S_PROXY)
+					cp->cp_conf->c_has_proxy = true;
 				return 0;
 			}
 		return conf_fail(cp, "unknown section [%s] (guard, proxy, limits, acl)", s);

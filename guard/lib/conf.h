@@ -116,7 +116,8 @@ struct conf_limits {
 
 struct conf {
 	char c_path[CONF_PATH_MAX];
-	bool c_found; /* false: the default path did not exist and defaults are in force */
+	bool c_found;	  /* false: the default path did not exist and defaults are in force */
+	bool c_has_proxy; /* a [proxy] section was given: the proxy is in use */
 	struct conf_guard c_guard;
 	struct conf_proxy c_proxy;
 	struct conf_limits c_limits;

@@ -1,0 +1,505 @@
+/* tfguard check: the compliance audit (controls in check.h, evidence from the kernel). */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cmd.h"
+#include "fw.h"
+#include "sockdiag.h"
+#include "str.h"
+
+#define CK_DNAT_MAX 32
+
+struct ck_ctx {
+	struct conf *x_conf;
+	struct fw_policy x_pol;
+	struct fw_state x_fw;
+	bool x_fw_ok;
+	int x_fw_errno;
+	char x_fw_err[256];
+	struct sockdiag_result x_sd;
+	bool x_sd_ok;
+	char x_sd_err[256];
+	const char *x_netns; /* comma list of namespace names to inspect, or NULL for all */
+};
+
+enum {
+	CK_FW_PRESENT,
+	CK_FW_CURRENT,
+	CK_FW_RULES,
+	CK_FW_DNAT,
+	CK_NET_LISTEN,
+	CK_NET_LOCALNET,
+	CK_RUN_WRAPPED,
+	CK_AUTH_FILE,
+	CK_AUTH_SCHEMES,
+	CK_LIMITS,
+	CK_COUNT
+};
+
+static const struct {
+	const char *id, *title, *remedy;
+} ck_defs[CK_COUNT] = {
+	[CK_FW_PRESENT] = { "FW-1", "tfguard firewall table is installed",
+			    "run: tfguard apply (and enable tfguard-apply.service)" },
+	[CK_FW_CURRENT] = { "FW-2", "installed firewall matches the config (policy digest)",
+			    "run: tfguard apply" },
+	[CK_FW_RULES] = { "FW-3", "installed rules are exactly the policy's rules",
+			  "someone changed table inet tfguard: run tfguard apply, then find out "
+			  "who" },
+	[CK_FW_DNAT] = { "FW-4", "traffic DNATed onto a protected port is dropped",
+			 "run: tfguard apply (the forward chain drops DNAT onto protected ports)" },
+	[CK_NET_LISTEN] = { "NET-1",
+			    "no listener on a protected port on a non-loopback address, in any "
+			    "network namespace",
+			    "start the server under tfguard-run, or bind it to 127.0.0.1/::1" },
+	[CK_NET_LOCALNET] = { "NET-2", "route_localnet is off (127.0.0.0/8 not routable)",
+			      "sysctl -w net.ipv4.conf.all.route_localnet=0 (and per interface); "
+			      "the firewall drops it meanwhile" },
+	[CK_RUN_WRAPPED] = { "RUN-1", "servers on protected ports run under tfguard-run",
+			     "launch them as: tfguard-run -- SERVER ARGS..." },
+	[CK_AUTH_FILE] = { "AUTH-1",
+			   "htpasswd file exists, owned by root or the proxy user, not "
+			   "world-readable",
+			   "chown root:tfguard FILE && chmod 0640 FILE" },
+	[CK_AUTH_SCHEMES] = { "AUTH-2",
+			      "htpasswd entries use strong hashes (bcrypt cost >= 10, "
+			      "SHA-crypt, yescrypt)",
+			      "reset those users with: tfguard passwd USER (bcrypt, cost 12)" },
+	[CK_LIMITS] = { "LIM-1", "request limits are configured for the proxy",
+			"set [limits] default = RATE and client = RATE in the config" },
+};
+
+static bool ck_netns_selected(const struct ck_ctx *x, const char *name)
+{
+	const char *p = x->x_netns;
+	size_t n = strlen(name);
+
+	if (!p)
+		return true;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
+static void ck_needs_fw(struct ck_ctx *x, struct check_control *c)
+{
+	c->cc_status = CHECK_SKIP;
+	check_evidence(c, "%s%s", x->x_fw_err,
+		       x->x_fw_errno == EPERM ? " (skipped: needs root)" : "");
+}
+
+static void ck_fw(struct ck_ctx *x, struct check_control *cc)
+{
+	struct fw_state *st = &x->x_fw;
+	struct check_control *c;
+	struct fw_dnat dn[CK_DNAT_MAX];
+	char err[256], ports[PORTS_MAX * 7];
+	bool coverage = false;
+	int n, i;
+	size_t r;
+
+	if (!x->x_fw_ok) {
+		for (i = CK_FW_PRESENT; i <= CK_FW_DNAT; i++)
+			ck_needs_fw(x, &cc[i]);
+		return;
+	}
+	c = &cc[CK_FW_PRESENT];
+	if (!st->fs_present) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "no table inet tfguard in this network namespace");
+		for (i = CK_FW_CURRENT; i <= CK_FW_RULES; i++) {
+			cc[i].cc_status = CHECK_FAIL;
+			check_evidence(&cc[i], "no table inet tfguard");
+		}
+	} else {
+		check_evidence(c, "table inet tfguard: \"%s\" (ruleset generation %u)",
+			       st->fs_comment, st->fs_genid);
+		check_evidence(c, "protected ports in the kernel: %s",
+			       ports_format(&st->fs_ports, ports, sizeof(ports)));
+
+		c = &cc[CK_FW_CURRENT];
+		check_evidence(c, "installed policy %s, config %s (%s)",
+			       st->fs_digest[0] ? st->fs_digest : "(none)", x->x_pol.fp_digest,
+			       x->x_conf->c_path);
+		c->cc_status =
+		    strcmp(st->fs_digest, x->x_pol.fp_digest) == 0 ? CHECK_PASS : CHECK_FAIL;
+
+		c = &cc[CK_FW_RULES];
+		if (st->fs_match) {
+			check_evidence(
+			    c,
+			    "chains, set and %zu rules compared expression by expression: "
+			    "equal",
+			    st->fs_nrules);
+		} else {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c, "%s", st->fs_mismatch);
+		}
+		for (r = 0; r < st->fs_nrules; r++) {
+			const struct fw_rule_state *rs = &st->fs_rules[r];
+
+			/* judged on the DNAT rule alone: FW-3 reports the others */
+			if (strcmp(rs->rs_chain, FW_CHAIN_FWD) == 0 &&
+			    strcmp(rs->rs_verdict, "drop") == 0 && strstr(rs->rs_comment, "DNAT") &&
+			    rs->rs_match)
+				coverage = true;
+		}
+	}
+
+	c = &cc[CK_FW_DNAT];
+	n = fw_scan_dnat(&x->x_pol.fp_ports, dn, CK_DNAT_MAX, err, sizeof(err));
+	if (n < 0) {
+		c->cc_status = CHECK_SKIP;
+		check_evidence(c, "%s", err);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		check_evidence(c, "%s %s chain %s (handle %llu): DNAT %s port %u%s", dn[i].d_family,
+			       dn[i].d_table, dn[i].d_chain, (unsigned long long)dn[i].d_handle,
+			       dn[i].d_to_port ? "onto" : "on", dn[i].d_port,
+			       coverage ? ": covered by the forward/prerouting drops"
+					: ": NOT covered");
+	if (n == 0)
+		check_evidence(c, "no nft-native DNAT onto a protected port in other tables");
+	if (coverage)
+		check_evidence(c, "forward chain drops connections DNATed onto protected ports");
+	else
+		c->cc_status = CHECK_FAIL;
+	if (!coverage && n == 0)
+		check_evidence(c, "the DNAT drop rule of table inet tfguard is missing or altered");
+}
+
+static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
+{
+	struct check_control *c = &cc[CK_NET_LISTEN], *w = &cc[CK_RUN_WRAPPED];
+	size_t i, seen = 0, protected_ = 0, unwrapped = 0;
+	char a[ADDR_TEXT_MAX];
+
+	if (!x->x_sd_ok) {
+		c->cc_status = w->cc_status = CHECK_SKIP;
+		check_evidence(c, "%s", x->x_sd_err);
+		check_evidence(w, "%s", x->x_sd_err);
+		return;
+	}
+	for (i = 0; i < x->x_sd.r_count; i++) {
+		const struct sockdiag_listener *l = &x->x_sd.r_list[i];
+
+		if (!ck_netns_selected(x, l->l_netns_name))
+			continue;
+		seen++;
+		if (!ports_contains(&x->x_pol.fp_ports, sockdiag_port(l)))
+			continue;
+		protected_++;
+		addr_format((const struct sockaddr *)&l->l_addr, a, sizeof(a));
+		if (sockdiag_is_public(l)) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(
+			    c, "netns %s: %s%s listens, pid %d (%s), uid %u", l->l_netns_name, a,
+			    l->l_addr.ss_family == AF_INET6 && !l->l_v6only ? " (dual-stack)" : "",
+			    (int)l->l_pid, l->l_pid ? l->l_comm : "no process found", l->l_uid);
+		}
+		if (l->l_pid && !sockdiag_has_ancestor(l->l_pid, "tfguard-run")) {
+			unwrapped++;
+			w->cc_status = CHECK_WARN;
+			check_evidence(w, "netns %s: %s pid %d (%s) is not under tfguard-run",
+				       l->l_netns_name, a, (int)l->l_pid, l->l_comm);
+		}
+	}
+	check_evidence(c,
+		       "%zu TCP listeners in %zu network namespaces inspected, %zu on protected "
+		       "ports",
+		       seen, x->x_sd.r_netns, protected_);
+	if (x->x_sd.r_netns_failed) {
+		check_evidence(c, "%zu namespaces could not be entered (needs root)",
+			       x->x_sd.r_netns_failed);
+		if (c->cc_status == CHECK_PASS)
+			c->cc_status = CHECK_WARN;
+	}
+	if (x->x_sd.r_partial)
+		check_evidence(c, "some processes were not visible (run as root for a full view)");
+	if (protected_ && !unwrapped)
+		check_evidence(w, "%zu listeners on protected ports, all under tfguard-run",
+			       protected_);
+	else if (!protected_)
+		check_evidence(w, "no listener on a protected port");
+}
+
+static void ck_localnet(struct ck_ctx *x, struct check_control *c)
+{
+	const char *dir = "/proc/sys/net/ipv4/conf";
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int on = 0;
+
+	if (!d) {
+		c->cc_status = CHECK_SKIP;
+		check_evidence(c, "%s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		char path[300], v[8] = "";
+		int fd;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/route_localnet", dir, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, v, sizeof(v) - 1);
+		close(fd);
+		if (n > 0 && v[0] == '1') {
+			on++;
+			check_evidence(c, "net.ipv4.conf.%s.route_localnet = 1", de->d_name);
+		}
+	}
+	closedir(d);
+	if (!on) {
+		check_evidence(c, "route_localnet = 0 on every interface of this namespace");
+		return;
+	}
+	if (x->x_fw_ok && x->x_fw.fs_present && x->x_fw.fs_match) {
+		c->cc_status = CHECK_WARN;
+		check_evidence(
+		    c, "the tfguard firewall drops routed 127.x traffic to protected ports");
+	} else {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(
+		    c, "and no tfguard firewall: 127.x services are reachable from the LAN");
+	}
+}
+
+/* The scheme of an htpasswd hash, and whether it is weak. */
+static const char *ck_scheme(const char *hash, bool *weak, int *cost)
+{
+	*weak = false;
+	*cost = -1;
+	if (strncmp(hash, "$2y$", 4) == 0 || strncmp(hash, "$2b$", 4) == 0 ||
+	    strncmp(hash, "$2a$", 4) == 0) {
+		*cost = atoi(hash + 4);
+		*weak = *cost < 10;
+		return "bcrypt";
+	}
+	if (strncmp(hash, "$y$", 3) == 0)
+		return "yescrypt";
+	if (strncmp(hash, "$5$", 3) == 0)
+		return "SHA-256-crypt";
+	if (strncmp(hash, "$6$", 3) == 0)
+		return "SHA-512-crypt";
+	*weak = true;
+	if (strncmp(hash, "$1$", 3) == 0)
+		return "MD5-crypt";
+	if (strncmp(hash, "$apr1$", 6) == 0)
+		return "Apache MD5 ($apr1$)";
+	if (strncmp(hash, "{SHA}", 5) == 0)
+		return "unsalted SHA-1 ({SHA})";
+	if (strncmp(hash, "{SSHA}", 6) == 0)
+		return "salted SHA-1 ({SSHA})";
+	if (strncmp(hash, "{PLAIN}", 7) == 0)
+		return "plain text ({PLAIN})";
+	if (strlen(hash) == 13)
+		return "DES crypt";
+	return "unknown scheme";
+}
+
+static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
+{
+	struct check_control *c = &cc[CK_AUTH_FILE], *s = &cc[CK_AUTH_SCHEMES];
+	const char *path = x->x_conf->c_proxy.p_htpasswd;
+	const struct passwd *pw;
+	char line[1024];
+	size_t users = 0, weak = 0;
+	struct stat st;
+	unsigned lineno = 0;
+	FILE *f;
+
+	if (!x->x_conf->c_has_proxy) {
+		c->cc_status = s->cc_status = CHECK_SKIP;
+		check_evidence(c, "no [proxy] section in %s: tfguard-proxy not in use",
+			       x->x_conf->c_path);
+		check_evidence(s, "no [proxy] section: tfguard-proxy not in use");
+		return;
+	}
+	f = fopen(path, "re");
+	if (!f || fstat(fileno(f), &st) < 0) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: %s", path, strerror(errno));
+		s->cc_status = CHECK_SKIP;
+		check_evidence(s, "%s could not be read", path);
+		if (f)
+			fclose(f);
+		return;
+	}
+	pw = getpwnam(x->x_conf->c_proxy.p_user);
+	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st.st_mode & 07777),
+		       (unsigned)st.st_uid);
+	if (st.st_mode & S_IROTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-readable: anyone on the host can copy the hashes");
+	}
+	if (st.st_mode & S_IWOTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-writable: anyone on the host can add a user");
+	}
+	if (st.st_uid != 0 && !(pw && pw->pw_uid == st.st_uid)) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
+			       (unsigned)st.st_uid, x->x_conf->c_proxy.p_user);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = str_trim(line), *colon, *end;
+		const char *scheme;
+		bool is_weak;
+		int cost;
+
+		lineno++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		colon = strchr(p, ':');
+		if (!colon) {
+			s->cc_status = s->cc_status == CHECK_FAIL ? CHECK_FAIL : CHECK_WARN;
+			check_evidence(s, "%s:%u: malformed line (no ':')", path, lineno);
+			continue;
+		}
+		*colon = '\0';
+		end = strchr(colon + 1, ':');
+		if (end)
+			*end = '\0';
+		users++;
+		scheme = ck_scheme(colon + 1, &is_weak, &cost);
+		if (is_weak) {
+			weak++;
+			s->cc_status = CHECK_WARN;
+			if (cost >= 0)
+				check_evidence(s, "user %.64s: %s cost %d (below 10)", p, scheme,
+					       cost);
+			else
+				check_evidence(s, "user %.64s: %s", p, scheme);
+		}
+		explicit_bzero(line, sizeof(line));
+	}
+	fclose(f);
+	check_evidence(s, "%zu users, %zu with a weak hash", users, weak);
+}
+
+static void ck_limits(struct ck_ctx *x, struct check_control *c)
+{
+	const struct conf_limits *l = &x->x_conf->c_limits;
+
+	if (!x->x_conf->c_has_proxy) {
+		c->cc_status = CHECK_SKIP;
+		check_evidence(c, "no [proxy] section: tfguard-proxy not in use");
+		return;
+	}
+	if (l->l_default.r_set)
+		check_evidence(c, "per user: %u requests per %s", l->l_default.r_rate,
+			       l->l_default.r_period_s == 1 ? "second" : "minute");
+	if (l->l_client.r_set)
+		check_evidence(c, "per client address: %u requests per %s", l->l_client.r_rate,
+			       l->l_client.r_period_s == 1 ? "second" : "minute");
+	if (l->l_inflight)
+		check_evidence(c, "at most %u requests in flight per user", l->l_inflight);
+	if (l->l_nusers || l->l_nmodels)
+		check_evidence(c, "%zu per-user and %zu per-model limits", l->l_nusers,
+			       l->l_nmodels);
+	if (!c->cc_len) {
+		c->cc_status = CHECK_WARN;
+		check_evidence(c, "no [limits]: one client can take the whole model server");
+	}
+}
+
+int cmd_check(struct conf *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "junit", required_argument, NULL, 'J' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: tfguard [-c CONF] check [--json] [--junit FILE] "
+				    "[--netns NAME,...]\n";
+	struct check_control cc[CK_COUNT];
+	const char *junit = NULL;
+	struct ck_ctx x;
+	bool json = false;
+	size_t i;
+	int ch;
+
+	memset(&x, 0, sizeof(x));
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'J':
+			junit = optarg;
+			break;
+		case 'n':
+			x.x_netns = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		warnx("check: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	memset(cc, 0, sizeof(cc));
+	for (i = 0; i < CK_COUNT; i++) {
+		cc[i].cc_id = ck_defs[i].id;
+		cc[i].cc_title = ck_defs[i].title;
+		cc[i].cc_remedy = ck_defs[i].remedy;
+		cc[i].cc_status = CHECK_PASS;
+	}
+	x.x_conf = conf;
+	fw_policy_from_conf(&x.x_pol, conf);
+	x.x_fw_ok = fw_read(&x.x_pol, &x.x_fw, x.x_fw_err, sizeof(x.x_fw_err)) == 0;
+	x.x_fw_errno = errno;
+	x.x_sd_ok = sockdiag_dump_all(&x.x_sd, x.x_sd_err, sizeof(x.x_sd_err)) == 0;
+
+	ck_fw(&x, cc);
+	ck_listeners(&x, cc);
+	ck_localnet(&x, &cc[CK_NET_LOCALNET]);
+	ck_htpasswd(&x, cc);
+	ck_limits(&x, &cc[CK_LIMITS]);
+	sockdiag_free(&x.x_sd);
+
+	if (json)
+		check_print_json(stdout, cc, CK_COUNT);
+	else
+		check_print_text(stdout, cc, CK_COUNT);
+	if (junit && check_write_junit(junit, cc, CK_COUNT) < 0) {
+		warn("check: writing %s", junit);
+		return EXIT_ERR;
+	}
+	for (i = 0; i < CK_COUNT; i++)
+		if (cc[i].cc_status == CHECK_FAIL)
+			return EXIT_NONCOMPLIANT;
+	return EXIT_OK;
+}

@@ -1,0 +1,50 @@
+/*
+ * sockdiag: every TCP listener on the host, in every network namespace.
+ *
+ * TF Serving logs "localhost:8501" while it listens on [::], so the audit asks
+ * the kernel (NETLINK_SOCK_DIAG, one query per namespace) and never trusts a
+ * log. Namespaces are found through /proc/PID/ns/net and /run/netns; sockets
+ * are mapped to processes through /proc/PID/fd. Needs root to see other
+ * users' processes and to enter namespaces; says what it could not see.
+ * Not thread-safe: it switches the calling thread's network namespace and
+ * always switches back.
+ */
+#ifndef TFG_SOCKDIAG_H
+#define TFG_SOCKDIAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct sockdiag_listener {
+	struct sockaddr_storage l_addr;
+	bool l_v6only;
+	uint32_t l_inode;
+	uint32_t l_uid;
+	uint64_t l_netns;      /* inode of the namespace */
+	char l_netns_name[64]; /* "host", a /run/netns name, or "net:[INODE]" */
+	pid_t l_pid;	       /* 0 when no process was found */
+	char l_comm[32];
+	pid_t l_ppid;
+};
+
+struct sockdiag_result {
+	struct sockdiag_listener *r_list;
+	size_t r_count;
+	size_t r_netns;	       /* namespaces queried */
+	size_t r_netns_failed; /* namespaces that could not be entered */
+	bool r_partial;	       /* not root: some processes/namespaces unseen */
+};
+
+/* Lists the listeners of every namespace. Returns 0, or -1 with a reason. */
+int sockdiag_dump_all(struct sockdiag_result *res, char *err, size_t errlen);
+void sockdiag_free(struct sockdiag_result *res);
+/* True when a listener's address would accept traffic that is not loopback. */
+bool sockdiag_is_public(const struct sockdiag_listener *l);
+unsigned sockdiag_port(const struct sockdiag_listener *l);
+/* Whether pid or one of its ancestors runs command comm (e.g. "tfguard-run"). */
+bool sockdiag_has_ancestor(pid_t pid, const char *comm);
+
+#endif
