@@ -37,8 +37,8 @@ EXE_CFLAGS := $(BASE_CFLAGS) -fPIE
 EXE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDSAN)
 
 # Each binary takes the flags of its own packages only (STYLE.md §1: the proxy
-# never links libnftnl/libmnl, tfguard never links OpenSSL).
-PKGS_CLI   := libnftnl libmnl
+# never links libnftnl/libmnl; tfguard links OpenSSL for check/probe only: tlsprobe.c).
+PKGS_CLI   := libnftnl libmnl openssl
 PKGS_RUN   := libseccomp
 PKGS_PROXY := openssl libcrypt
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)

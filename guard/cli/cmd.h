@@ -22,5 +22,6 @@ int cmd_remove(struct conf *conf, int argc, char **argv);
 int cmd_status(struct conf *conf, int argc, char **argv);
 int cmd_print(struct conf *conf, int argc, char **argv);
 int cmd_check(struct conf *conf, int argc, char **argv);
+int cmd_probe(struct conf *conf, int argc, char **argv);
 
 #endif

@@ -1,9 +1,11 @@
 /* tfguard check: the compliance audit (controls in check.h, evidence from the kernel). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "fw.h"
 #include "sockdiag.h"
 #include "str.h"
+#include "tlsprobe.h"
 
 #define CK_DNAT_MAX 32
 
@@ -43,6 +46,10 @@ enum {
 	CK_AUTH_FILE,
 	CK_AUTH_SCHEMES,
 	CK_LIMITS,
+	CK_TLS_KEY,
+	CK_TLS_MATCH,
+	CK_TLS_EXPIRY,
+	CK_PROXY,
 	CK_COUNT
 };
 
@@ -77,6 +84,18 @@ static const struct {
 			      "reset those users with: tfguard passwd USER (bcrypt, cost 12)" },
 	[CK_LIMITS] = { "LIM-1", "request limits are configured for the proxy",
 			"set [limits] default = RATE and client = RATE in the config" },
+	[CK_TLS_KEY] = { "TLS-1",
+			 "TLS private key is owned by root or the proxy user and not "
+			 "readable by others",
+			 "chown root:tfguard KEY && chmod 0640 KEY" },
+	[CK_TLS_MATCH] = { "TLS-2", "TLS private key matches the certificate",
+			   "install the key that belongs to the certificate (or reissue both)" },
+	[CK_TLS_EXPIRY] = { "TLS-3", "TLS certificate valid for more than 30 days",
+			    "renew the certificate, then: systemctl reload tfguard-proxy" },
+	[CK_PROXY] = { "PROXY-1",
+		       "tfguard-proxy listens where configured, completes a TLS "
+		       "handshake and answers 401 without credentials",
+		       "start tfguard-proxy (systemctl start tfguard-proxy) and check its log" },
 };
 
 static bool ck_netns_selected(const struct ck_ctx *x, const char *name)
@@ -427,6 +446,128 @@ static void ck_limits(struct ck_ctx *x, struct check_control *c)
 	}
 }
 
+/* True (and evidence added) when the proxy is not configured. */
+static bool ck_no_proxy(const struct ck_ctx *x, struct check_control *c)
+{
+	if (x->x_conf->c_has_proxy)
+		return false;
+	c->cc_status = CHECK_SKIP;
+	check_evidence(c, "no [proxy] section: tfguard-proxy not in use");
+	return true;
+}
+
+static void ck_tls(struct ck_ctx *x, struct check_control *cc)
+{
+	const struct conf_proxy *p = &x->x_conf->c_proxy;
+	struct check_control *k = &cc[CK_TLS_KEY], *m = &cc[CK_TLS_MATCH], *e = &cc[CK_TLS_EXPIRY];
+	const struct passwd *pw;
+	struct tlsprobe_files tf;
+	struct stat st;
+
+	if (ck_no_proxy(x, k) | ck_no_proxy(x, m) | ck_no_proxy(x, e))
+		return;
+	if (p->p_plain_http) {
+		k->cc_status = m->cc_status = e->cc_status = CHECK_WARN;
+		check_evidence(k, "plain_http = yes: the proxy does not terminate TLS itself");
+		check_evidence(m, "plain_http = yes: no certificate");
+		check_evidence(e, "plain_http = yes: no certificate");
+		return;
+	}
+	if (stat(p->p_tls_key, &st) < 0) {
+		k->cc_status = CHECK_FAIL;
+		check_evidence(k, "%s: %s", p->p_tls_key, strerror(errno));
+	} else {
+		pw = getpwnam(p->p_user);
+		check_evidence(k, "%s: mode %04o, owner uid %u", p->p_tls_key,
+			       (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+		if (st.st_mode & (S_IROTH | S_IWOTH)) {
+			k->cc_status = CHECK_FAIL;
+			check_evidence(k, "readable or writable by every user on the host");
+		}
+		if (st.st_uid != 0 && !(pw && pw->pw_uid == st.st_uid)) {
+			k->cc_status = CHECK_FAIL;
+			check_evidence(k, "owned by uid %u, neither root nor '%s'",
+				       (unsigned)st.st_uid, p->p_user);
+		}
+	}
+	if (tlsprobe_files(p->p_tls_cert, p->p_tls_key, &tf) < 0 && !tf.f_cert_read) {
+		m->cc_status = e->cc_status = CHECK_FAIL;
+		check_evidence(m, "%s", tf.f_err);
+		check_evidence(e, "%s", tf.f_err);
+		return;
+	}
+	check_evidence(m, "certificate %s: %s", p->p_tls_cert, tf.f_subject);
+	if (!tf.f_key_read) {
+		m->cc_status = CHECK_FAIL;
+		check_evidence(m, "%s", tf.f_err);
+	} else if (!tf.f_match) {
+		m->cc_status = CHECK_FAIL;
+		check_evidence(m, "%s does not belong to this certificate", p->p_tls_key);
+	} else {
+		check_evidence(m, "%s belongs to it", p->p_tls_key);
+	}
+	check_evidence(e, "%s: notAfter %s (%ld days left)", p->p_tls_cert, tf.f_not_after,
+		       tf.f_days_left);
+	if (tf.f_days_left < 0) {
+		e->cc_status = CHECK_FAIL;
+		check_evidence(e, "EXPIRED: clients refuse the handshake");
+	} else if (tf.f_days_left < 30) {
+		e->cc_status = CHECK_WARN;
+	}
+}
+
+/* The address to probe a listener on: wildcards are probed over loopback. */
+static void ck_probe_addr(const struct addr *listen, struct sockaddr_storage *ss)
+{
+	memcpy(ss, &listen->a_ss, sizeof(*ss));
+	if (ss->ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			sin6->sin6_addr = in6addr_loopback;
+	}
+}
+
+static void ck_proxy(struct ck_ctx *x, struct check_control *c)
+{
+	const struct conf_proxy *p = &x->x_conf->c_proxy;
+	size_t i;
+
+	if (ck_no_proxy(x, c))
+		return;
+	for (i = 0; i < p->p_nlisten; i++) {
+		struct sockaddr_storage ss;
+		struct tlsprobe_http h;
+		char a[ADDR_TEXT_MAX];
+
+		ck_probe_addr(&p->p_listen[i], &ss);
+		addr_format((struct sockaddr *)&ss, a, sizeof(a));
+		if (p->p_plain_http) {
+			c->cc_status = CHECK_WARN;
+			check_evidence(c, "%s: plain_http = yes, TLS not probed", a);
+			continue;
+		}
+		if (tlsprobe_http((struct sockaddr *)&ss, p->p_listen[i].a_len, NULL, 3000, &h) <
+		    0) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c, "%s (listen %s): %s", a, p->p_listen[i].a_text, h.h_err);
+			continue;
+		}
+		check_evidence(c, "%s: %s %s, unauthenticated request answered %d%s", a,
+			       h.h_version, h.h_cipher, h.h_status,
+			       h.h_challenge ? " with a Basic challenge" : "");
+		if (h.h_status != 401) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c, "expected 401: requests without credentials get through");
+		}
+	}
+}
+
 int cmd_check(struct conf *conf, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -488,6 +629,8 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 	ck_localnet(&x, &cc[CK_NET_LOCALNET]);
 	ck_htpasswd(&x, cc);
 	ck_limits(&x, &cc[CK_LIMITS]);
+	ck_tls(&x, cc);
+	ck_proxy(&x, &cc[CK_PROXY]);
 	sockdiag_free(&x.x_sd);
 
 	if (json)

@@ -18,6 +18,8 @@ static const struct cmd cmds[] = {
 	{ "print", cmd_print, "", "print the firewall policy as `nft -f` input" },
 	{ "check", cmd_check, "[--json] [--junit FILE] [--netns NAME,...]",
 	  "audit the host: firewall, listeners in every namespace, credentials" },
+	{ "probe", cmd_probe, "[--proxy-port P|--no-proxy] [--timeout MS] HOST[:PORTS]",
+	  "from outside: protected ports closed, proxy speaks TLS and answers 401" },
 };
 
 static void usage(FILE *f)
@@ -28,17 +30,20 @@ static void usage(FILE *f)
 		   "Keeps TensorFlow Serving's raw ports reachable from loopback only.\n\n"
 		   "commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		char head[64];
+		char head[128];
 
 		snprintf(head, sizeof(head), "%s %s", cmds[i].c_name, cmds[i].c_usage);
-		fprintf(f, "  %-20s %s\n", head, cmds[i].c_help);
+		if (strlen(head) > 20)
+			fprintf(f, "  %s\n  %-20s %s\n", head, "", cmds[i].c_help);
+		else
+			fprintf(f, "  %-20s %s\n", head, cmds[i].c_help);
 	}
 	fprintf(f,
 		"\noptions:\n"
 		"  -c, --config PATH    config file (default %s; built-in defaults if absent)\n"
 		"  -h, --help           this help\n"
 		"  -V, --version        print the version\n"
-		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status, check)\n",
+		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status, check, probe)\n",
 		CONF_DEFAULT_PATH);
 }
 

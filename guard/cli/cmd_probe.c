@@ -1,0 +1,155 @@
+/*
+ * tfguard probe HOST[:PORT,...]: the audit's question asked from outside, for
+ * a bastion or CI runner. Protected ports must not accept connections; the
+ * proxy port must speak TLS and answer 401 without credentials.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "str.h"
+#include "tlsprobe.h"
+
+static int probe_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
+			 socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	char service[8];
+	int rc;
+
+	snprintf(service, sizeof(service), "%u", port);
+	rc = getaddrinfo(host, service, &hints, &ai);
+	if (rc != 0) {
+		warnx("probe: %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* "HOST", "HOST:P1,P2", "[V6]:P1" into host and ports (ports default to the config's). */
+static int probe_target(char *arg, char **host, struct ports *ports)
+{
+	char err[128], *colon;
+
+	if (arg[0] == '[') {
+		char *close = strchr(arg, ']');
+
+		if (!close)
+			return -1;
+		*close = '\0';
+		*host = arg + 1;
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (!colon && close[1])
+			return -1;
+	} else {
+		*host = arg;
+		colon = strchr(arg, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* a bare IPv6 address: no ports */
+	}
+	if (!colon)
+		return 0;
+	*colon = '\0';
+	if (ports_parse(colon + 1, ports, err, sizeof(err)) < 0) {
+		warnx("probe: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_probe(struct conf *conf, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "proxy-port", required_argument, NULL, 'p' },
+		{ "no-proxy", no_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] =
+	    "usage: tfguard [-c CONF] probe [--proxy-port PORT | --no-proxy] [--timeout MS] "
+	    "HOST[:PORT,...]\n";
+	struct ports ports = conf->c_guard.g_ports;
+	unsigned proxy_port = addr_port((struct sockaddr *)&conf->c_proxy.p_listen[0].a_ss);
+	uint64_t timeout = 2000, v;
+	struct sockaddr_storage ss;
+	char *host, err[160];
+	bool bad = false;
+	socklen_t len;
+	size_t i;
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (str_to_u64(optarg, 65535, &v) < 0 || v == 0)
+				errx(EXIT_USAGE, "probe: --proxy-port: '%s' is not a port", optarg);
+			proxy_port = (unsigned)v;
+			break;
+		case 'n':
+			proxy_port = 0;
+			break;
+		case 't':
+			if (str_to_u64(optarg, 60000, &v) < 0 || v == 0)
+				errx(EXIT_USAGE, "probe: --timeout: '%s' is not 1-60000 ms",
+				     optarg);
+			timeout = v;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || probe_target(argv[optind], &host, &ports) < 0) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < ports.p_count; i++) {
+		enum tlsprobe_tcp t;
+		int fd;
+
+		if (probe_resolve(host, ports.p_port[i], &ss, &len) < 0)
+			return EXIT_ERR;
+		t = tlsprobe_tcp((struct sockaddr *)&ss, len, (int)timeout, &fd, err, sizeof(err));
+		if (fd >= 0)
+			close(fd);
+		printf("%s  %s port %u: %s%s%s\n", t == TLSPROBE_OPEN ? "FAIL" : "PASS", host,
+		       ports.p_port[i], tlsprobe_tcp_name(t),
+		       t == TLSPROBE_OPEN	? " (the raw model server is reachable: bypass)"
+		       : t == TLSPROBE_FILTERED ? " (dropped, as tfguard apply does)"
+						: "",
+		       err[0] ? err : "");
+		bad |= t == TLSPROBE_OPEN;
+	}
+	if (proxy_port) {
+		struct tlsprobe_http h;
+
+		if (probe_resolve(host, proxy_port, &ss, &len) < 0)
+			return EXIT_ERR;
+		if (tlsprobe_http((struct sockaddr *)&ss, len, host, (int)timeout, &h) < 0) {
+			printf("FAIL  %s port %u (proxy): %s\n", host, proxy_port, h.h_err);
+			bad = true;
+		} else {
+			bool good = h.h_status == 401 && h.h_challenge;
+
+			printf("%s  %s port %u (proxy): %s %s, no credentials -> %d%s\n",
+			       good ? "PASS" : "FAIL", host, proxy_port, h.h_version, h.h_cipher,
+			       h.h_status, h.h_challenge ? " with a Basic challenge" : "");
+			bad |= !good;
+		}
+	}
+	printf("%s\n", bad ? "NOT COMPLIANT" : "compliant");
+	return bad ? EXIT_NONCOMPLIANT : EXIT_OK;
+}
