@@ -8,7 +8,11 @@
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
-CC	?= gcc
+# gcc unless CC is given on the command line or in the environment (make's own
+# default "cc" does not count)
+ifeq ($(origin CC),default)
+CC	:= gcc
+endif
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 SBINDIR	?= $(PREFIX)/sbin

@@ -50,6 +50,12 @@ struct fw_batch {
 
 /* ---- policy ------------------------------------------------------------------------ */
 
+const struct fw_chain_spec fw_chains[FW_CHAINS] = {
+	{ FW_CHAIN_PRE, NF_INET_PRE_ROUTING, "prerouting" },
+	{ FW_CHAIN_IN, NF_INET_LOCAL_IN, "input" },
+	{ FW_CHAIN_FWD, NF_INET_FORWARD, "forward" },
+};
+
 /*
  * FNV-1a 64 over the canonical policy text. The digest detects drift between
  * the config and the installed table; it is not a MAC (anyone who can rewrite
@@ -99,13 +105,19 @@ void fw_policy_from_conf(struct fw_policy *p, const struct conf *c)
 			    "tfguard: log outside access");
 	fw_rule_add(p, FW_CHAIN_PRE, FW_MATCH_LOCAL_PROTECTED, FW_DROP,
 		    "tfguard: protected port from outside");
+	fw_rule_add(p, FW_CHAIN_IN, FW_MATCH_LOOPBACK, FW_ACCEPT, "tfguard: loopback is trusted");
+	if (p->fp_log)
+		fw_rule_add(p, FW_CHAIN_IN, FW_MATCH_PROTECTED, FW_LOG,
+			    "tfguard: log redirected access");
+	fw_rule_add(p, FW_CHAIN_IN, FW_MATCH_PROTECTED, FW_DROP,
+		    "tfguard: NAT redirect onto a protected port");
 	if (p->fp_log)
 		fw_rule_add(p, FW_CHAIN_FWD, FW_MATCH_DNAT_PROTECTED, FW_LOG,
 			    "tfguard: log DNAT access");
 	fw_rule_add(p, FW_CHAIN_FWD, FW_MATCH_DNAT_PROTECTED, FW_DROP,
 		    "tfguard: DNAT onto a protected port");
 	if (p->fp_strict)
-		fw_rule_add(p, FW_CHAIN_FWD, FW_MATCH_FWD_PROTECTED, FW_DROP,
+		fw_rule_add(p, FW_CHAIN_FWD, FW_MATCH_PROTECTED, FW_DROP,
 			    "tfguard: strict, forwarded to a protected port");
 
 	ports_format(&p->fp_ports, ports, sizeof(ports));
@@ -149,7 +161,7 @@ static const char *fw_match_text(enum fw_match m)
 		return "fib daddr type local tcp dport @" FW_SET;
 	case FW_MATCH_DNAT_PROTECTED:
 		return "ct status dnat tcp dport @" FW_SET;
-	case FW_MATCH_FWD_PROTECTED:
+	case FW_MATCH_PROTECTED:
 		return "tcp dport @" FW_SET;
 	}
 	return "";
@@ -205,8 +217,8 @@ int fw_print(const struct fw_policy *p, FILE *f)
 	for (i = 0; i < p->fp_ports.p_count; i++)
 		fprintf(f, "%s%u", i ? ", " : "", p->fp_ports.p_port[i]);
 	fputs(" }\n\t}\n", f);
-	fw_print_chain(p, f, FW_CHAIN_PRE, "prerouting");
-	fw_print_chain(p, f, FW_CHAIN_FWD, "forward");
+	for (i = 0; i < FW_CHAINS; i++)
+		fw_print_chain(p, f, fw_chains[i].cs_name, fw_chains[i].cs_hook_name);
 	fputs("}\n", f);
 	return fflush(f) == 0 && !ferror(f) ? 0 : -1;
 }
@@ -300,7 +312,7 @@ static bool fw_match_build(struct nftnl_rule *r, enum fw_match m)
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
 		return fw_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero)) && fw_tcp_dport_in_set(r);
 	}
-	case FW_MATCH_FWD_PROTECTED:
+	case FW_MATCH_PROTECTED:
 		return fw_tcp_dport_in_set(r);
 	}
 	return false;
@@ -612,8 +624,8 @@ static bool fw_batch_policy(struct fw_batch *b, const struct fw_policy *p, unsig
 	FW_STEP(fw_batch_table(b, NULL, NFT_MSG_DELTABLE, 0, "old table"));
 	FW_STEP(fw_batch_table(b, p, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table"));
 	FW_STEP(fw_batch_set(b, p));
-	FW_STEP(fw_batch_chain(b, FW_CHAIN_PRE, NF_INET_PRE_ROUTING));
-	FW_STEP(fw_batch_chain(b, FW_CHAIN_FWD, NF_INET_FORWARD));
+	for (i = 0; i < FW_CHAINS; i++)
+		FW_STEP(fw_batch_chain(b, fw_chains[i].cs_name, fw_chains[i].cs_hook));
 	for (i = 0; i < p->fp_nrules; i++) {
 		struct nftnl_rule *r = fw_rule_from_spec(p, &p->fp_rules[i]);
 		bool ok = r && fw_batch_rule(b, r, p->fp_rules[i].rs_comment);
@@ -636,9 +648,11 @@ struct fw_batch *fw_batch_build(const struct fw_policy *p, enum fw_op op, unsign
 		goto nomem;
 	/* Sized from the policy: each message is well under 1 KiB (a rule with a
 	 * comment is ~300 bytes), plus BEGIN/END and the fault rule. */
-	b->b_maxlabels = 8 + p->fp_nrules;
+	b->b_maxlabels = 8 + FW_CHAINS + p->fp_nrules;
 	b->b_cap = (b->b_maxlabels + 2) * 1024;
-	b->b_buf = calloc(1, b->b_cap);
+	/* libmnl writes a message before it notices the limit is passed, so the
+	 * buffer is twice the limit it is given */
+	b->b_buf = calloc(2, b->b_cap);
 	b->b_labels = calloc(b->b_maxlabels, sizeof(*b->b_labels));
 	if (!b->b_buf || !b->b_labels)
 		goto nomem;

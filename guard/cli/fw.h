@@ -14,6 +14,11 @@
  *       iif "lo" accept
  *       [fib daddr type local tcp dport @ports limit ... log prefix "tfguard-drop: "]
  *       fib daddr type local tcp dport @ports counter drop
+ *   chain input          filter hook input priority mangle: after NAT, so a
+ *                        redirect (9502 -> 8501) onto the host itself is seen
+ *       iif "lo" accept
+ *       [tcp dport @ports limit ... log ...]
+ *       tcp dport @ports counter drop
  *   chain forward        filter hook forward priority mangle
  *       [ct status dnat tcp dport @ports limit ... log ...]
  *       ct status dnat tcp dport @ports counter drop      (Docker -p 9000:8501)
@@ -34,17 +39,19 @@
 #define FW_TABLE	  "tfguard"
 #define FW_SET		  "ports"
 #define FW_CHAIN_PRE	  "prerouting"
+#define FW_CHAIN_IN	  "input"
 #define FW_CHAIN_FWD	  "forward"
 #define FW_LOG_PREFIX	  "tfguard-drop: "
-#define FW_POLICY_VERSION 1 /* bump when the rule shapes change: old tables become stale */
-#define FW_RULES_MAX	  8
+#define FW_POLICY_VERSION 2 /* bump when the rule shapes change: old tables become stale */
+#define FW_RULES_MAX	  12
+#define FW_CHAINS	  3
 #define FW_COMMENT_MAX	  128 /* nft's NFT_USERDATA_MAXLEN is 256; comments stay short */
 
 enum fw_match {
 	FW_MATCH_LOOPBACK,	  /* iif "lo" */
 	FW_MATCH_LOCAL_PROTECTED, /* fib daddr type local tcp dport @ports */
 	FW_MATCH_DNAT_PROTECTED,  /* ct status dnat tcp dport @ports */
-	FW_MATCH_FWD_PROTECTED,	  /* tcp dport @ports */
+	FW_MATCH_PROTECTED,	  /* tcp dport @ports */
 };
 
 enum fw_action { FW_ACCEPT, FW_LOG, FW_DROP };
@@ -55,6 +62,15 @@ struct fw_rule_spec {
 	enum fw_action rs_action;
 	const char *rs_comment;
 };
+
+struct fw_chain_spec {
+	const char *cs_name;
+	unsigned cs_hook; /* NF_INET_PRE_ROUTING, ... */
+	const char *cs_hook_name;
+};
+
+/* The base chains of the table, in the order they are created and printed. */
+extern const struct fw_chain_spec fw_chains[FW_CHAINS];
 
 struct fw_policy {
 	struct ports fp_ports;

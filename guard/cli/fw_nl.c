@@ -30,7 +30,8 @@
 #define FW_ACK_TIMEOUT_MS 5000
 #define FW_READ_TRIES	  5
 /* MNL_SOCKET_BUFFER_SIZE is a function call (page size); 32 KiB holds any reply here. */
-#define FW_NL_BUF 32768
+#define FW_NL_BUF      32768
+#define FW_CHAINS_SEEN (FW_CHAINS + 2)
 
 static struct mnl_socket *fw_nl_open(char *err, size_t errlen)
 {
@@ -97,7 +98,7 @@ static const char *fw_nl_hint(int error, bool whole_batch)
 	case EAFNOSUPPORT:
 		return "this kernel lacks nf_tables: load it with modprobe nf_tables";
 	case ENOENT:
-		return whole_batch ? "nf_tables is not available"
+		return whole_batch ? "nf_tables is not available: modprobe nf_tables"
 				   : "check that the kernel has nft_fib_inet, nft_ct and nft_limit";
 	case ENOMEM:
 	case ENOSPC:
@@ -133,7 +134,10 @@ int fw_batch_send(const struct fw_batch *b, char *err, size_t errlen)
 		int left;
 
 		if (fw_nl_wait(nl) < 0 || (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0) {
-			snprintf(err, errlen, "reading the kernel's answer: %s", strerror(errno));
+			snprintf(err, errlen,
+				 "reading the kernel's answer: %s (the outcome is unknown: run "
+				 "tfguard status)",
+				 strerror(errno));
 			mnl_socket_close(nl);
 			return -1;
 		}
@@ -180,7 +184,9 @@ struct fw_reader {
 	struct nftnl_rule *r_rules[FW_STATE_RULES_MAX];
 	size_t r_nrules;
 	bool r_too_many;
-	struct fw_chain_seen r_chains[4]; /* chains seen in the table */
+	struct fw_chain_seen r_chains[FW_CHAINS_SEEN]; /* chains seen in the table */
+	uint32_t r_table_flags;
+	bool r_unparsed; /* a reply libnftnl could not parse: never call that "current" */
 	size_t r_nchains;
 	size_t r_nsets;
 	uint32_t r_genid;
@@ -250,8 +256,11 @@ static int fw_table_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!t)
 		return MNL_CB_ERROR;
-	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
+	if (nftnl_table_nlmsg_parse(nlh, t) < 0) {
+		rd->r_unparsed = true;
+	} else {
 		rd->r_st->fs_present = true;
+		rd->r_table_flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
 		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
 		fw_udata_comment(ud, len, rd->r_st->fs_comment, sizeof(rd->r_st->fs_comment));
 	}
@@ -266,9 +275,10 @@ static int fw_chain_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!c)
 		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) == 0 &&
-	    strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), FW_TABLE) == 0) {
-		if (rd->r_nchains < 4) {
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
+		rd->r_unparsed = true;
+	else if (strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), FW_TABLE) == 0) {
+		if (rd->r_nchains < FW_CHAINS_SEEN) {
 			struct fw_chain_seen *ch = &rd->r_chains[rd->r_nchains];
 
 			snprintf(ch->name, sizeof(ch->name), "%s",
@@ -319,6 +329,8 @@ static int fw_elem_cb(const struct nlmsghdr *nlh, void *data)
 	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0) {
 		rd->r_st->fs_ports_read = true;
 		nftnl_set_elem_foreach(s, fw_elem_add, rd);
+	} else {
+		rd->r_unparsed = true;
 	}
 	nftnl_set_free(s);
 	return MNL_CB_OK;
@@ -331,8 +343,12 @@ static int fw_rule_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!r)
 		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), FW_TABLE) != 0) {
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+		rd->r_unparsed = true;
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), FW_TABLE) != 0) {
 		nftnl_rule_free(r);
 		return MNL_CB_OK;
 	}
@@ -404,27 +420,25 @@ static void fw_mismatch(struct fw_state *st, const char *fmt, ...)
 
 static void fw_compare_chains(const struct fw_reader *rd, struct fw_state *st)
 {
-	static const struct {
-		const char *name;
-		uint32_t hook;
-	} want[] = { { FW_CHAIN_PRE, NF_INET_PRE_ROUTING }, { FW_CHAIN_FWD, NF_INET_FORWARD } };
 	size_t i, j;
 
-	if (rd->r_nchains != 2)
-		fw_mismatch(st, "%zu chains instead of 2", rd->r_nchains);
-	for (i = 0; i < 2; i++) {
-		for (j = 0; j < rd->r_nchains && j < 4; j++)
-			if (strcmp(rd->r_chains[j].name, want[i].name) == 0)
-				break;
-		if (j == rd->r_nchains || j == 4) {
-			fw_mismatch(st, "chain %s is missing", want[i].name);
+	if (rd->r_nchains != FW_CHAINS)
+		fw_mismatch(st, "%zu chains instead of %d", rd->r_nchains, FW_CHAINS);
+	for (i = 0; i < FW_CHAINS; i++) {
+		const struct fw_chain_seen *ch = NULL;
+
+		for (j = 0; j < rd->r_nchains && j < FW_CHAINS_SEEN; j++)
+			if (strcmp(rd->r_chains[j].name, fw_chains[i].cs_name) == 0)
+				ch = &rd->r_chains[j];
+		if (!ch) {
+			fw_mismatch(st, "chain %s is missing", fw_chains[i].cs_name);
 			continue;
 		}
-		if (!rd->r_chains[j].base || strcmp(rd->r_chains[j].type, "filter") != 0 ||
-		    rd->r_chains[j].hooknum != want[i].hook ||
-		    rd->r_chains[j].prio != NF_IP_PRI_MANGLE || rd->r_chains[j].policy != NF_ACCEPT)
+		if (!ch->base || strcmp(ch->type, "filter") != 0 ||
+		    ch->hooknum != fw_chains[i].cs_hook || ch->prio != NF_IP_PRI_MANGLE ||
+		    ch->policy != NF_ACCEPT)
 			fw_mismatch(st, "chain %s has another type, hook, priority or policy",
-				    want[i].name);
+				    fw_chains[i].cs_name);
 	}
 }
 
@@ -622,6 +636,14 @@ int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t er
 	st->fs_nrules = rd.r_nrules;
 	st->fs_match = st->fs_present;
 	if (p && st->fs_present) {
+		/* a dormant table is installed but its rules do nothing */
+		if (rd.r_table_flags & NFT_TABLE_F_DORMANT)
+			fw_mismatch(st, "the table is dormant: its rules are not active");
+		else if (rd.r_table_flags)
+			fw_mismatch(st, "the table has unexpected flags 0x%x", rd.r_table_flags);
+		if (rd.r_unparsed)
+			fw_mismatch(st, "a part of the table could not be parsed (newer nftables "
+					"features?): it is not the table tfguard installs");
 		fw_compare_chains(&rd, st);
 		fw_compare_ports(p, st);
 		fw_compare_rules(p, &rd, st);

@@ -58,8 +58,9 @@ int main(int argc, char **argv)
 	const char *path = NULL;
 	char errbuf[CONF_ERR_MAX];
 	struct conf conf;
+	bool help = false;
 	size_t i;
-	int ch, rc;
+	int ch, rc, j;
 
 	log_init("tfguard", LOG_LEVEL_INFO);
 	/* '+': stop at the command name, the command parses its own options */
@@ -90,7 +91,13 @@ int main(int argc, char **argv)
 		warnx("%s: unknown command (see tfguard --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (conf_load(&conf, path, errbuf, sizeof(errbuf)) < 0) {
+	/* `tfguard -c broken.conf status --help` must still show the help */
+	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++)
+		if (strcmp(argv[j], "-h") == 0 || strcmp(argv[j], "--help") == 0)
+			help = true;
+	if (help)
+		conf_defaults(&conf);
+	else if (conf_load(&conf, path, errbuf, sizeof(errbuf)) < 0) {
 		warnx("%s (nothing was changed)", errbuf);
 		return EXIT_ERR;
 	}

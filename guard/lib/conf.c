@@ -335,10 +335,9 @@ static int conf_set_key(struct conf_parser *cp, const struct conf_key *k, char *
 
 	switch (k->k_type) {
 	case T_PORTS:
+		/* an empty list is refused earlier ("needs a value") */
 		if (ports_parse(val, (struct ports *)base, why, sizeof(why)) < 0)
 			return conf_fail(cp, "%s: %s", k->k_name, why);
-		if (((struct ports *)base)->p_count == 0)
-			return conf_fail(cp, "%s: needs at least one port", k->k_name);
 		return 0;
 	case T_BOOL:
 		if (str_parse_bool(val, (bool *)base) < 0)
@@ -547,9 +546,13 @@ static int conf_line(struct conf_parser *cp, char *line)
 	char *s, *eq, *key, *val;
 	size_t i, n;
 
+	/* CRLF files (edited on Windows) are fine; a CR anywhere else is not */
+	s = line + strlen(line);
+	if (s > line && s[-1] == '\r')
+		s[-1] = '\0';
 	for (s = line; *s; s++)
 		if ((unsigned char)*s < 0x20 && *s != '\t')
-			return conf_fail(cp, "control character in line");
+			return conf_fail(cp, "control character 0x%02x in line", (unsigned char)*s);
 	conf_strip_comment(line);
 	s = str_trim(line);
 	if (*s == '\0')
@@ -594,27 +597,33 @@ static int conf_line(struct conf_parser *cp, char *line)
 	return conf_keyval(cp, key, val);
 }
 
-/* Checks that need the whole file: settings that only make sense together. */
+/* The line where a [proxy] key was set, or 0 (then the message says so). */
+static unsigned conf_key_line(const struct conf_parser *cp, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cp->cp_nseen; i++)
+		if (conf_keys[cp->cp_seen[i].s_key].k_section == S_PROXY &&
+		    strcmp(conf_keys[cp->cp_seen[i].s_key].k_name, name) == 0)
+			return cp->cp_seen[i].s_line;
+	return 0;
+}
+
+/* Checks that need the whole file: settings that only make sense together.
+ * The error points at the `auth` line, the setting that asks for the other. */
 static int conf_finish(struct conf_parser *cp)
 {
 	struct conf_proxy *p = &cp->cp_conf->c_proxy;
 
-	cp->cp_line = 0;
-	if ((p->p_auth & CONF_AUTH_MTLS) && p->p_client_ca[0] == '\0') {
-		snprintf(cp->cp_err, cp->cp_errlen,
-			 "%s: [proxy] auth includes mtls but client_ca is not set", cp->cp_name);
-		return -1;
-	}
-	if ((p->p_auth & CONF_AUTH_TOKEN) && p->p_tokens[0] == '\0') {
-		snprintf(cp->cp_err, cp->cp_errlen,
-			 "%s: [proxy] auth includes token but tokens is not set", cp->cp_name);
-		return -1;
-	}
-	if (p->p_plain_http && (p->p_auth & CONF_AUTH_MTLS)) {
-		snprintf(cp->cp_err, cp->cp_errlen,
-			 "%s: [proxy] plain_http cannot be combined with auth = mtls", cp->cp_name);
-		return -1;
-	}
+	cp->cp_line = conf_key_line(cp, "auth");
+	if ((p->p_auth & CONF_AUTH_MTLS) && p->p_client_ca[0] == '\0')
+		return conf_fail(cp, "auth includes mtls but [proxy] client_ca is not set");
+	if ((p->p_auth & CONF_AUTH_TOKEN) && p->p_tokens[0] == '\0')
+		return conf_fail(cp, "auth includes token but [proxy] tokens is not set");
+	if (p->p_plain_http && (p->p_auth & CONF_AUTH_MTLS))
+		return conf_fail(cp,
+				 "auth = mtls needs TLS, but [proxy] plain_http = yes (line %u)",
+				 conf_key_line(cp, "plain_http"));
 	return 0;
 }
 

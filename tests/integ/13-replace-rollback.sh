@@ -22,14 +22,28 @@ table ip legacy {
 	}
 }
 NFT
-others() { ruleset "$SRV" | sed -n '/^table inet other/,/^}/p;/^table ip legacy/,/^}/p'; }
+others() { dump_ruleset "$SRV" | sed -n '/^table inet other/,/^}/p;/^table ip legacy/,/^}/p'; }
 others_before=$(others)
 
 check "apply" tfguard_ns "$SRV" apply
-first=$(ruleset "$SRV")
+genid() { tfguard_ns "$SRV" status --json | jq .genid; }
+g1=$(genid)
+first=$(dump_ruleset "$SRV")
 check "apply again" tfguard_ns "$SRV" apply
-[ "$(ruleset "$SRV")" = "$first" ] || fail "a second apply changed the ruleset"
+[ "$(dump_ruleset "$SRV")" = "$first" ] || fail "a second apply changed the ruleset"
 say "ok: apply twice gives an identical ruleset"
+g2=$(genid)
+# one apply is one transaction: the ruleset generation moves by exactly one
+[ "$g2" -eq $((g1 + 1)) ] || fail "apply moved the generation from $g1 to $g2, not by one"
+say "ok: generation $g1 -> $g2: the whole replace was one transaction"
+
+say "a dormant table (rules inactive) is not current"
+in_ns "$SRV" nft add table inet tfguard '{ flags dormant; }'
+out=$(tfguard_ns "$SRV" status)
+[ $? -eq 3 ] || fail "status must exit 3 for a dormant table"
+grep -q 'dormant' <<<"$out" || fail "status must say the table is dormant: $out"
+check "apply revives it" tfguard_ns "$SRV" apply
+check "and status is current again" tfguard_ns "$SRV" status
 
 # a prober in the client tries 8501 for as long as the re-applies run
 conf9000=$TFG_TMP/9000.conf
@@ -76,7 +90,7 @@ check_not "status with the old config: stale" tfguard_ns "$SRV" status
 
 # some traffic so that counters are not zero, then three ways to fail
 unreachable "$CLI" "$SRV4" 8501
-golden=$(ruleset "$SRV")
+golden=$(dump_ruleset "$SRV")
 grep -q 'packets [1-9]' <<<"$golden" || fail "no counter moved before the failure tests"
 
 out=$(TFGUARD_TEST_FAULT=4 tfguard_ns "$SRV" apply 2>&1)
@@ -85,7 +99,7 @@ say "$out"
 [ $rc -eq 1 ] || fail "a refused batch must exit 1, got $rc"
 grep -q 'rule "test fault": refused by the kernel' <<<"$out" || fail "error does not name the object"
 grep -q 'nothing was changed' <<<"$out" || fail "error does not say nothing was changed"
-[ "$(ruleset "$SRV")" = "$golden" ] || fail "the failed batch changed the ruleset"
+[ "$(dump_ruleset "$SRV")" = "$golden" ] || fail "the failed batch changed the ruleset"
 say "ok: refused batch (after the old table was deleted inside it) left everything as it was"
 
 bad=$TFG_TMP/bad.conf
@@ -95,7 +109,7 @@ rc=$?
 say "$out"
 [ $rc -eq 1 ] || fail "bad config must exit 1, got $rc"
 grep -qF "$bad:3: log_drops: 'sometimes' is not yes or no" <<<"$out" || fail "error lacks file:line"
-[ "$(ruleset "$SRV")" = "$golden" ] || fail "a bad config changed the ruleset"
+[ "$(dump_ruleset "$SRV")" = "$golden" ] || fail "a bad config changed the ruleset"
 
 out=$(ip netns exec "$SRV" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	--inh-caps=-all --bounding-set=-all "$B/tfguard" apply 2>&1)
@@ -103,7 +117,7 @@ rc=$?
 say "$out"
 [ $rc -eq 1 ] || fail "apply without privileges must exit 1, got $rc"
 grep -q 'CAP_NET_ADMIN' <<<"$out" || fail "the error does not say what to do"
-[ "$(ruleset "$SRV")" = "$golden" ] || fail "an unprivileged apply changed the ruleset"
+[ "$(dump_ruleset "$SRV")" = "$golden" ] || fail "an unprivileged apply changed the ruleset"
 
 out=$(tfguard_ns "$SRV" apply --bogus 2>&1)
 [ $? -eq 2 ] || fail "an unknown option must exit 2: $out"

@@ -26,6 +26,6 @@ for variant in default logging; do
 	say "ok: $variant: identical nft -j output ($(jq length <<<"$a") objects)"
 	check "$variant: status reads the nft-loaded table as current" tfguard_ns "$N" -c "$conf" status
 	check "$variant: loading it again replaces it" in_ns "$N" nft -f "$TFG_TMP/p.nft"
-	[ "$(in_ns "$N" nft list table inet tfguard | grep -c 'chain ')" = 2 ] || fail "duplicate chains"
+	[ "$(in_ns "$N" nft list table inet tfguard | grep -c "chain ")" = 3 ] || fail "duplicate chains"
 done
 pass

@@ -116,12 +116,19 @@ listening() {
 # wait_port NS PORT DEADLINE_MS: waits until a listener on PORT exists in NS.
 wait_port() { poll "$3" listening "$1" "$2" || fail "nothing listens on port $2 in $1 after $3 ms"; }
 
-# tcp_open NS HOST PORT [TIMEOUT_S]: a TCP connection from NS to HOST:PORT succeeds.
+# tcp_open NS HOST PORT [TIMEOUT_S]: connects from NS to HOST:PORT. Exit 0 when
+# connected, 124 when nothing answered before the timeout (a firewall drop),
+# anything else when refused or unroutable.
 tcp_open() {
 	ip netns exec "$1" timeout "${4:-1}" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null
 }
 reachable() { tcp_open "$@"; }
-unreachable() { ! tcp_open "$@"; }
+# unreachable: dropped, i.e. no answer at all. A refused connection (RST) does
+# not count: it would mean the listener died, not that the firewall works.
+unreachable() {
+	tcp_open "$@"
+	[ $? -eq 124 ]
+}
 
 # serve NS ADDR PORT [v6only]: a TCP server that answers "tfg PORT" and closes.
 # ADDR may be 0.0.0.0, ::, or any local address. v6only defaults to 0 (dual-stack).
@@ -154,8 +161,6 @@ expect_http() {
 	[ "$got" = "$want" ] || { say "expected HTTP $want, got $got: curl $*"; return 1; }
 }
 
-# dump_ruleset NS: the nftables ruleset of NS, without handles.
-dump_ruleset() { ip netns exec "$1" nft list ruleset; }
 
 # ---- firewall topology ---------------------------------------------------------------
 # fw_topology: a "server" namespace SRV and a "client" namespace CLI joined by a
@@ -170,7 +175,16 @@ fw_topology() {
 	SRV_IF=$VETH_A
 	CLI_IF=$VETH_B
 }
-# tfguard in NS: tfguard_ns NS ARGS...
-tfguard_ns() { local ns=$1; shift; ip netns exec "$ns" "$B/tfguard" "$@"; }
-# the whole ruleset of NS as nft prints it (with counters, without handles)
-ruleset() { ip netns exec "$1" nft list ruleset; }
+# tfguard in NS: tfguard_ns NS [-c CONF] ARGS... Without -c it reads an empty
+# config (built-in defaults), never the host's /etc/tfguard/tfguard.conf.
+tfguard_ns() {
+	local ns=$1
+	shift
+	if [ "${1:-}" != -c ]; then
+		: >"$TFG_TMP/empty.conf"
+		set -- -c "$TFG_TMP/empty.conf" "$@"
+	fi
+	ip netns exec "$ns" "$B/tfguard" "$@"
+}
+# dump_ruleset NS: the whole ruleset of NS as nft prints it (with counters, no handles)
+dump_ruleset() { ip netns exec "$1" nft list ruleset; }

@@ -130,8 +130,8 @@ static void test_apply_batch(const char *name, const char *text, size_t nrules)
 	if (!ok(b != NULL, "batch built"))
 		return;
 	parse_batch(b, &m);
-	/* BEGIN, 3 table messages, set, elements, 2 chains, rules, END */
-	is_int(m.n, 2 + 3 + 2 + 2 + nrules, "message count");
+	/* BEGIN, 3 table messages, set, elements, 3 chains, rules, END */
+	is_int(m.n, 2 + 3 + 2 + 3 + nrules, "message count");
 	is_int(fw_batch_acks(b), m.n - 2, "every object message asks for an ack");
 	is_int(m.type[0], NFNL_MSG_BATCH_BEGIN, "starts with BEGIN");
 	is_int(m.type[m.n - 1], NFNL_MSG_BATCH_END, "ends with END");
@@ -185,15 +185,16 @@ static void test_apply_batch(const char *name, const char *text, size_t nrules)
 		   "elements are the protected ports, in network byte order");
 	}
 
-	for (i = 6; i <= 7; i++) {
+	for (i = 6; i <= 8; i++) {
+		static const char *names[] = { "prerouting", "input", "forward" };
+		static const unsigned hooks[] = { NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN,
+						  NF_INET_FORWARD };
 		struct nftnl_chain *c = nftnl_chain_alloc();
 
 		is_int(m.type[i], nft(NFT_MSG_NEWCHAIN), "NEWCHAIN");
 		ok(nftnl_chain_nlmsg_parse(m.nlh[i], c) == 0, "chain parses");
-		is_str(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), i == 6 ? "prerouting" : "forward",
-		       "chain name");
-		is_int(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
-		       i == 6 ? NF_INET_PRE_ROUTING : NF_INET_FORWARD, "hook");
+		is_str(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), names[i - 6], "chain name");
+		is_int(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM), hooks[i - 6], "hook");
 		is_int(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), -150, "priority mangle (-150)");
 		is_int(nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY), NF_ACCEPT, "policy accept");
 		is_str(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "filter", "filter chain");
@@ -207,9 +208,9 @@ static void test_apply_batch(const char *name, const char *text, size_t nrules)
 		uint32_t len = 0;
 		const void *ud;
 
-		is_int(m.type[8 + r], nft(NFT_MSG_NEWRULE), "NEWRULE");
-		ok(m.flags[8 + r] & NLM_F_APPEND, "rules are appended in order");
-		ok(nftnl_rule_nlmsg_parse(m.nlh[8 + r], rule) == 0, "rule parses");
+		is_int(m.type[9 + r], nft(NFT_MSG_NEWRULE), "NEWRULE");
+		ok(m.flags[9 + r] & NLM_F_APPEND, "rules are appended in order");
+		ok(nftnl_rule_nlmsg_parse(m.nlh[9 + r], rule) == 0, "rule parses");
 		is_str(nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN), p.fp_rules[r].rs_chain,
 		       "rule chain");
 		ud = nftnl_rule_get_data(rule, NFTNL_RULE_USERDATA, &len);
@@ -233,7 +234,7 @@ static void test_rule_shapes(void)
 	subtest("rule shapes (the nft bytecode the research verified)");
 	policy(&p, "[guard]\nlog_drops = yes\nstrict = yes\n");
 	r = fw_rules_build(&p, &n);
-	if (!ok(r && n == 6, "six rules with logging and strict mode"))
+	if (!ok(r && n == 9, "nine rules with logging and strict mode"))
 		return;
 	nftnl_rule_snprintf(text, sizeof(text), r[0], NFTNL_OUTPUT_DEFAULT, 0);
 	ok(strstr(text, "[ meta load iif => reg 1 ]") &&
@@ -257,7 +258,11 @@ static void test_rule_shapes(void)
 	       strstr(text, "[ log prefix tfguard-drop: "),
 	   "rate-limited log with the documented prefix");
 	ok(!strstr(text, "immediate"), "the log rule has no verdict");
-	nftnl_rule_snprintf(text, sizeof(text), r[4], NFTNL_OUTPUT_DEFAULT, 0);
+	nftnl_rule_snprintf(text, sizeof(text), r[5], NFTNL_OUTPUT_DEFAULT, 0);
+	ok(!strstr(text, "fib") && !strstr(text, "ct load") &&
+	       strstr(text, "lookup reg 1 set ports") && strstr(text, "[ immediate reg 0 drop ]"),
+	   "input: any TCP to a protected port after NAT (a redirect onto the host)");
+	nftnl_rule_snprintf(text, sizeof(text), r[7], NFTNL_OUTPUT_DEFAULT, 0);
 	ok(strstr(text, "[ ct load status => reg 1 ]") &&
 	       strstr(text, "[ bitwise reg 1 = ( reg 1 & 0x00000020 ) ^ 0x00000000 ]") &&
 	       strstr(text, "[ cmp neq reg 1 0x00000000 ]"),
@@ -287,7 +292,7 @@ static void test_remove_and_fault(void)
 
 	b = fw_batch_build(&p, FW_OP_APPLY, 3, err, sizeof(err));
 	parse_batch(b, &m);
-	is_int(m.n, 2 + 3 + 2 + 2 + 3 + 1, "fault adds one message");
+	is_int(m.n, 2 + 3 + 2 + 3 + 5 + 1, "fault adds one message");
 	is_int(m.type[4], nft(NFT_MSG_NEWRULE), "the fault rule follows the third object");
 	is_str(fw_batch_label(b, m.seq[4]), "rule \"test fault\"", "and is labelled");
 	fw_batch_free(b);
@@ -335,10 +340,10 @@ static void test_digest_and_print(void)
 
 int main(void)
 {
-	test_apply_batch("default policy", "", 3);
-	test_apply_batch("logging", "[guard]\nlog_drops = yes\n", 5);
+	test_apply_batch("default policy", "", 5);
+	test_apply_batch("logging", "[guard]\nlog_drops = yes\n", 8);
 	test_apply_batch("strict, three ports",
-			 "[guard]\nprotected_ports = 1, 8500, 65535\nstrict = yes\n", 4);
+			 "[guard]\nprotected_ports = 1, 8500, 65535\nstrict = yes\n", 6);
 	test_rule_shapes();
 	test_remove_and_fault();
 	test_digest_and_print();

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -193,10 +194,34 @@ static void test_errors(void)
 	    "t.conf:2: auth: unknown method 'kerberos' (basic, token, mtls)", "unknown auth");
 	bad("[proxy]\nauth = basic, basic\n", "t.conf:2: auth: 'basic' listed twice",
 	    "auth listed twice");
-	bad("[proxy]\nauth = mtls\n", "t.conf: [proxy] auth includes mtls but client_ca is not set",
-	    "mtls without a CA");
-	bad("[proxy]\nauth = token\n", "t.conf: [proxy] auth includes token but tokens is not set",
-	    "tokens without a file");
+	bad("[proxy]\nauth = mtls\n",
+	    "t.conf:2: auth includes mtls but [proxy] client_ca is not set", "mtls without a CA");
+	bad("[proxy]\nrealm = x\nauth = token\n",
+	    "t.conf:3: auth includes token but [proxy] tokens is not set", "tokens without a file");
+	bad("[proxy]\nplain_http = yes\nclient_ca = /ca.pem\nauth = mtls\n",
+	    "t.conf:4: auth = mtls needs TLS, but [proxy] plain_http = yes (line 2)",
+	    "plain HTTP with mTLS");
+	bad("[guard]\nlog_rate = 10000000000000000000000000000000000000000000000000000000000000000"
+	    "00000000000000000000000000000000000000000000000000000000000000000000r/s\n",
+	    "t.conf:2: log_rate: rate too long", "over-long rate");
+	bad("[proxy]\nauth = basic,,token\n",
+	    "t.conf:2: auth: expected a list of basic, token, mtls", "empty auth item");
+	bad("[proxy]\nlisten = 127.0.0.1:1, 127.0.0.1:2, 127.0.0.1:3, 127.0.0.1:4, 127.0.0.1:5, "
+	    "127.0.0.1:6, 127.0.0.1:7, 127.0.0.1:8, 127.0.0.1:9\n",
+	    "t.conf:2: listen: expected up to 8 addresses like 0.0.0.0:8443 or [::]:8443",
+	    "too many listeners");
+	bad("[proxy]\nrealm = a\"b\n", "t.conf:2: realm: needs a value without '\"'",
+	    "quote in a text value");
+	bad("[proxy]\nuser = abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd\n",
+	    "t.conf:2: user: 'abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd' is "
+	    "not a valid user name",
+	    "user name too long");
+	bad("[proxy]\nmax_connections = 1000001\n",
+	    "t.conf:2: max_connections: '1000001' is out of range", "above the maximum");
+	bad("[acl]\nal:ice = a\n", "t.conf:2: 'al:ice' is not a valid user name", "bad ACL user");
+	bad("[]\n", "t.conf:1: unknown section [] (guard, proxy, limits, acl)", "empty section");
+	bad("[guard]\nstrict = yes\rno\n", "t.conf:2: control character 0x0d in line",
+	    "CR inside a line");
 	bad("[proxy]\nuser = ro ot\n", "t.conf:2: user: 'ro ot' is not a valid user name",
 	    "bad user name");
 	bad("[proxy]\nrealm = \"a\n", "t.conf:2: realm: unterminated quote", "unterminated quote");
@@ -223,8 +248,24 @@ static void test_errors(void)
 	    "ACL user with space");
 	bad("[acl]\nalice = a,\n",
 	    "t.conf:2: alice: expected '*' or a list of up to 256 model names", "trailing comma");
-	bad("[guard]\nstrict = yes\x01\n", "t.conf:2: control character in line",
+	bad("[guard]\nstrict = yes\x01\n", "t.conf:2: control character 0x01 in line",
 	    "control character");
+}
+
+static void test_crlf_and_many_ports(void)
+{
+	char text[2048] = "[guard]\nprotected_ports = 1";
+	struct conf c;
+	int i;
+
+	subtest("CRLF line endings, port list limits");
+	ok(load(&c, "[guard]\r\nstrict = yes\r\n") == 0, "CRLF file loads");
+	ok(c.c_guard.g_strict, "CRLF value read");
+	conf_free(&c);
+	for (i = 2; i <= PORTS_MAX + 1; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), ", %d", i);
+	strcat(text, "\n");
+	bad(text, "t.conf:2: protected_ports: more than 64 ports", "65 ports refused");
 }
 
 static void test_nul_and_long(void)
@@ -261,12 +302,28 @@ static void test_files(void)
 	is_str(err, "/nonexistent/tfguard.conf: No such file or directory", "missing file message");
 	ok(conf_load(&c, "/tmp", err, sizeof(err)) == -1, "directory refused");
 	is_str(err, "/tmp: not a regular file", "directory message");
+	{
+		char longpath[CONF_PATH_MAX + 16];
+
+		memset(longpath, 'a', sizeof(longpath) - 1);
+		longpath[0] = '/';
+		longpath[sizeof(longpath) - 1] = '\0';
+		ok(conf_load(&c, longpath, err, sizeof(err)) == -1, "over-long path refused");
+		ok(strstr(err, "config path too long") != NULL, "long path message");
+	}
 	fd = mkstemp(path);
 	ok(fd >= 0 && write(fd, "[guard]\nstrict = yes\n", 21) == 21, "temp config written");
 	close(fd);
 	ok(conf_load(&c, path, err, sizeof(err)) == 0, "file loads");
 	ok(c.c_found && c.c_guard.g_strict, "file values applied");
 	conf_free(&c);
+	ok(truncate(path, (1 << 20) + 1) == 0, "file grown past 1 MiB");
+	ok(conf_load(&c, path, err, sizeof(err)) == -1, "over-large file refused");
+	ok(strstr(err, "larger than 1048576 bytes") != NULL, "large file message");
+	chmod(path, 0);
+	if (geteuid() != 0) {
+		ok(conf_load(&c, path, err, sizeof(err)) == -1, "unreadable file refused");
+	}
 	unlink(path);
 }
 
@@ -275,6 +332,7 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_errors();
+	test_crlf_and_many_ports();
 	test_nul_and_long();
 	test_files();
 	return done_testing();
