@@ -162,7 +162,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-bins: $(PROGS) $(UNIT_BINS) $(HELPER_BINS) $(FUZZ_REPLAYS)
-san-bins: $(UNIT_BINS) $(FUZZ_REPLAYS)
+san-bins: $(UNIT_BINS) $(FUZZ_REPLAYS) $(filter %/tfguard,$(PROGS))
 
 check-unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(B)
@@ -172,6 +172,11 @@ check-fuzz: $(FUZZ_REPLAYS)
 
 check-integ: $(PROGS) $(HELPER_BINS)
 	@tests/integ/run.sh $(B)
+
+# the netlink code (acks, read-back) under ASan+UBSan, on the firewall tests
+SAN_INTEG ?= 10 11 13
+check-integ-san:
+	@TESTS="$(SAN_INTEG)" tests/integ/run.sh build/san
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 check-format:
@@ -207,7 +212,7 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all pkgcheck test test-bins san-bins check-unit check-fuzz check-integ check-format format \
+.PHONY: all pkgcheck test test-bins san-bins check-integ-san check-unit check-fuzz check-integ check-format format \
 	fuzz bench demo install clean
 
 -include $(shell find $(B)/obj $(B)/tests -name '*.d' 2>/dev/null)

@@ -33,6 +33,7 @@ step integration $MAKE -s check-integ
 if $MAKE -s -j"$JOBS" SAN=1 san-bins >/dev/null; then
 	step unit-asan $MAKE -s SAN=1 check-unit
 	step fuzz-replay-asan $MAKE -s SAN=1 check-fuzz
+	step integration-asan $MAKE -s check-integ-san
 else
 	echo "SAN build failed"
 	fail=$((fail + 1))
