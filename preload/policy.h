@@ -26,10 +26,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define POLICY_ENV_PORTS "TFGUARD_PROTECTED_PORTS"
-#define POLICY_ENV_ALLOW "TFGUARD_ALLOW_BIND"
-#define POLICY_PORTS_MAX 64 /* same bound as guard/lib/ports.h */
-#define POLICY_ALLOW_MAX 16
+#define POLICY_ENV_PORTS     "TFGUARD_PROTECTED_PORTS"
+#define POLICY_ENV_ALLOW     "TFGUARD_ALLOW_BIND"
+#define POLICY_PORTS_MAX     64 /* same bound as guard/lib/ports.h */
+#define POLICY_ALLOW_MAX     16
 #define POLICY_DEFAULT_PORTS "8500,8501"
 /* "[" + INET6_ADDRSTRLEN(46) + "]:65535" */
 #define POLICY_ADDR_TEXT_MAX 64
@@ -160,7 +160,8 @@ static inline bool policy_allow_listed(const struct policy *p, const struct poli
 
 		if (a->ep_port != ep->ep_port)
 			continue;
-		if (policy_ep_wildcard(a) && (a->ep_family == ep->ep_family || a->ep_family == AF_INET6))
+		if (policy_ep_wildcard(a) &&
+		    (a->ep_family == ep->ep_family || a->ep_family == AF_INET6))
 			return true;
 		if (a->ep_family == ep->ep_family &&
 		    memcmp(a->ep_addr, ep->ep_addr, a->ep_family == AF_INET ? 4 : 16) == 0)

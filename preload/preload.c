@@ -63,8 +63,8 @@ static void pl_init(void)
 
 	pl_real_bind = (pl_bind_fn)dlsym(RTLD_NEXT, "bind");
 	pl_real_listen = (pl_listen_fn)dlsym(RTLD_NEXT, "listen");
-	pl_policy_ok = policy_parse(&pl_policy, getenv(POLICY_ENV_PORTS),
-				    getenv(POLICY_ENV_ALLOW)) == 0;
+	pl_policy_ok =
+	    policy_parse(&pl_policy, getenv(POLICY_ENV_PORTS), getenv(POLICY_ENV_ALLOW)) == 0;
 	if (pl_real_bind && pl_real_listen && pl_policy_ok)
 		return;
 	pl_log_prefix(line, sizeof(line), &off);
@@ -104,8 +104,7 @@ static int pl_copy_addr(const void *src, size_t len, struct sockaddr_storage *ds
 	return EFAULT;
 }
 
-static void pl_log(const char *what, const void *orig, size_t olen,
-		   const struct policy_decision *d)
+static void pl_log(const char *what, const void *orig, size_t olen, const struct policy_decision *d)
 {
 	char line[512];
 	size_t off = 0;
