@@ -26,11 +26,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define POLICY_ENV_PORTS     "TFGUARD_PROTECTED_PORTS"
-#define POLICY_ENV_ALLOW     "TFGUARD_ALLOW_BIND"
-#define POLICY_PORTS_MAX     64 /* same bound as guard/lib/ports.h */
-#define POLICY_ALLOW_MAX     16
-#define POLICY_DEFAULT_PORTS "8500,8501"
+#define POLICY_ENV_PORTS "TFGUARD_PROTECTED_PORTS"
+#define POLICY_ENV_ALLOW "TFGUARD_ALLOW_BIND"
+/* Set by tfguard-run when its supervisor sees every bind: the shim then logs
+ * only what it changes or refuses, and the supervisor logs the rest, so each
+ * decision is logged once. */
+#define POLICY_ENV_SUPERVISED "TFGUARD_SUPERVISED"
+#define POLICY_PORTS_MAX      64 /* same bound as guard/lib/ports.h */
+#define POLICY_ALLOW_MAX      16
+#define POLICY_DEFAULT_PORTS  "8500,8501"
 /* "[" + INET6_ADDRSTRLEN(46) + "]:65535" */
 #define POLICY_ADDR_TEXT_MAX 64
 

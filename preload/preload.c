@@ -38,6 +38,7 @@ static pl_bind_fn pl_real_bind;
 static pl_listen_fn pl_real_listen;
 static struct policy pl_policy;
 static bool pl_policy_ok;
+static bool pl_supervised;
 
 static void pl_write_line(const char *line, size_t off)
 {
@@ -65,6 +66,7 @@ static void pl_init(void)
 	pl_real_listen = (pl_listen_fn)dlsym(RTLD_NEXT, "listen");
 	pl_policy_ok =
 	    policy_parse(&pl_policy, getenv(POLICY_ENV_PORTS), getenv(POLICY_ENV_ALLOW)) == 0;
+	pl_supervised = getenv(POLICY_ENV_SUPERVISED) != NULL;
 	if (pl_real_bind && pl_real_listen && pl_policy_ok)
 		return;
 	pl_log_prefix(line, sizeof(line), &off);
@@ -179,7 +181,8 @@ static int pl_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	}
 	policy_decide(&pl_policy, domain, pl_v6only(fd, domain), &copy, len, &d);
-	pl_log("bind", &copy, len, &d);
+	if (d.d_verdict != POLICY_ALLOW || !pl_supervised)
+		pl_log("bind", &copy, len, &d);
 	if (d.d_verdict == POLICY_REFUSE) {
 		errno = d.d_errno;
 		return -1;

@@ -236,7 +236,8 @@ static void run_find_shim(const char *override, char *out, size_t len)
 }
 
 /* Prepends the shim to LD_PRELOAD, keeping whatever was there. */
-static void run_set_env(const char *shim, const char *ports, const char *allow, bool restrict_)
+static void run_set_env(const char *shim, const char *ports, const char *allow, bool restrict_,
+			bool supervised)
 {
 	const char *old = getenv("LD_PRELOAD");
 	char *v;
@@ -253,6 +254,9 @@ static void run_set_env(const char *shim, const char *ports, const char *allow, 
 	/* An inherited TFGUARD_ALLOW_BIND must not loosen or tighten the shim
 	 * behind the supervisor's back. */
 	if (restrict_ ? setenv(POLICY_ENV_ALLOW, allow, 1) < 0 : unsetenv(POLICY_ENV_ALLOW) < 0)
+		err(1, "environment");
+	if (supervised ? setenv(POLICY_ENV_SUPERVISED, "1", 1) < 0
+		       : unsetenv(POLICY_ENV_SUPERVISED) < 0)
 		err(1, "environment");
 }
 
@@ -456,7 +460,7 @@ int main(int argc, char **argv)
 		errx(1, "%s (fix the config, or name another with -c)", errbuf);
 	run_build_policy(&o, &c, &pol, ports, sizeof(ports), allow, sizeof(allow));
 	run_find_shim(o.o_preload, shim, sizeof(shim));
-	run_set_env(shim, ports, allow, o.o_nallow > 0);
+	run_set_env(shim, ports, allow, o.o_nallow > 0, !o.o_no_seccomp);
 	log_debug("protected ports %s%s%s; shim %s; seccomp supervisor %s", ports,
 		  o.o_nallow ? "; allowed binds " : "", o.o_nallow ? allow : "", shim,
 		  o.o_no_seccomp ? "off" : "on");
