@@ -51,6 +51,15 @@ int sandbox_load(char *err, size_t errlen)
 		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
 		return -1;
 	}
+	/* API level 5: SCMP_ACT_NOTIFY and the notify calls work on this kernel
+	 * (libseccomp probes with seccomp(2) itself). */
+	if (seccomp_api_get() < 5) {
+		snprintf(err, errlen,
+			 "seccomp user notification unavailable (libseccomp API level %u < 5: "
+			 "kernel older than 5.0, or seccomp(2) blocked by an outer filter)",
+			 seccomp_api_get());
+		return -1;
+	}
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx) {
 		snprintf(err, errlen, "seccomp_init failed");
