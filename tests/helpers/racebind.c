@@ -7,7 +7,9 @@
  * 0.0.0.0 and PUBLIC_ADDR while the main thread binds fresh sockets to PORT
  * from that very buffer (-r: with syscall(SYS_bind), past any LD_PRELOAD).
  * Every successful bind is checked with getsockname: anything but 127.0.0.1
- * is a violation. Prints one summary line:
+ * is a violation. Runs at least ITERATIONS binds, more (up to 50x) until both
+ * a rewrite and a refusal were seen, so a run where the flipper never got the
+ * CPU does not pass as "tested". Prints one summary line:
  *	"iterations N loopback L refused R failed F violations V"
  * Exit 1 if V > 0 (or on setup errors), else 0. Without a guard, every
  * successful bind is a violation, which is how the test shows it can fail.
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,21 +30,27 @@
 static struct sockaddr_in race_addr;
 static in_addr_t race_public;
 static atomic_int race_stop;
+static atomic_long race_flips;
 
 static void *race_flip(void *arg)
 {
 	volatile in_addr_t *a = &race_addr.sin_addr.s_addr;
 	volatile unsigned spin;
+	unsigned long k = 0;
 
 	(void)arg;
-	/* Each value is held for a short, varying while so that copies in the
-	 * guard and in the kernel land on both values and on the edges. */
+	/* Each value is held for the same short, varying while, so that copies
+	 * in the guard and in the kernel land on both values and on the edges. */
 	while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
+		unsigned hold = 1 + (unsigned)(k++ % 97);
+
 		*a = htonl(INADDR_ANY);
-		for (spin = 0; spin < (unsigned)(rand() % 64); spin++)
+		atomic_fetch_add_explicit(&race_flips, 1, memory_order_relaxed);
+		for (spin = 0; spin < hold; spin++)
 			;
 		*a = race_public;
-		for (spin = 0; spin < (unsigned)(rand() % 64); spin++)
+		atomic_fetch_add_explicit(&race_flips, 1, memory_order_relaxed);
+		for (spin = 0; spin < hold; spin++)
 			;
 	}
 	return NULL;
@@ -72,7 +81,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "racebind: pthread_create failed\n");
 		return 1;
 	}
-	for (i = 0; i < n; i++) {
+	/* start racing only once the flipper really runs (2 busy cores may delay it) */
+	while (atomic_load(&race_flips) < 1000)
+		sched_yield();
+	/*
+	 * At least n binds, and on until the guard has been seen on both values
+	 * (one rewrite, one refusal), at most 50 n: on two busy cores the flipper
+	 * can sit descheduled through a whole fast run.
+	 */
+	for (i = 0; i < n || (i < 50 * n && (loop == 0 || refused == 0) && bad == 0); i++) {
 		struct sockaddr_in got;
 		socklen_t l = sizeof(got);
 		char host[INET_ADDRSTRLEN];
@@ -102,10 +119,11 @@ int main(int argc, char **argv)
 			bad++;
 		}
 		close(fd);
+		sched_yield(); /* let the flipper run if it shares our CPU */
 	}
 	atomic_store(&race_stop, 1);
 	pthread_join(t, NULL);
-	printf("iterations %ld loopback %ld refused %ld failed %ld violations %ld\n", n, loop,
+	printf("iterations %ld loopback %ld refused %ld failed %ld violations %ld\n", i, loop,
 	       refused, failed, bad);
 	return bad ? 1 : 0;
 }
