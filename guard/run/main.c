@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -180,6 +181,55 @@ static void run_build_policy(const struct run_opts *o, const struct conf *c, str
 	}
 	if (policy_parse(pol, ports, o->o_nallow ? allow : NULL) < 0)
 		errx(1, "policy \"%s\" / \"%s\" does not parse (this is a bug)", ports, allow);
+}
+
+/*
+ * Sockets inherited already bound (systemd LISTEN_FDS, nginx's binary upgrade,
+ * a wrapper that bound for us) never pass through bind() again, so neither
+ * layer would see them. Each inherited inet socket is run through the same
+ * policy: one the policy would have moved or refused is an error, before
+ * anything is exec'd.
+ */
+static void run_check_inherited(const struct policy *pol)
+{
+	struct sockaddr_storage ss;
+	struct policy_decision d;
+	char text[POLICY_ADDR_TEXT_MAX + 32];
+	int fd, maxfd = (int)sysconf(_SC_OPEN_MAX), domain, v6only;
+	socklen_t l;
+	size_t off;
+
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (fd = 3; fd < maxfd; fd++) {
+		l = sizeof(domain);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
+			continue;
+		if (domain != AF_INET && domain != AF_INET6)
+			continue;
+		l = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+			continue;
+		if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
+		    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0))
+			continue; /* not bound yet: its bind() will be seen */
+		v6only = 0;
+		l = sizeof(v6only);
+		if (domain == AF_INET6)
+			(void)getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+		policy_decide(pol, domain, v6only, &ss, sizeof(ss), &d);
+		if (d.d_verdict == POLICY_ALLOW || d.d_verdict == POLICY_PASS)
+			continue;
+		off = 0;
+		policy_put_addr(text, sizeof(text), &off, &ss, sizeof(ss));
+		errx(1,
+		     "fd %d: inherited socket already bound to %s (%s); it would bypass both "
+		     "layers (close it, or let the program bind it itself)",
+		     fd, text,
+		     d.d_verdict == POLICY_REWRITE ? "a protected port on a wildcard address"
+						   : policy_reason_text(d.d_reason));
+	}
 }
 
 /* 0 if path names a readable regular file usable in LD_PRELOAD, resolved into out. */
@@ -459,6 +509,7 @@ int main(int argc, char **argv)
 	if (conf_load(&c, o.o_conf, errbuf, sizeof(errbuf)) < 0)
 		errx(1, "%s (fix the config, or name another with -c)", errbuf);
 	run_build_policy(&o, &c, &pol, ports, sizeof(ports), allow, sizeof(allow));
+	run_check_inherited(&pol);
 	run_find_shim(o.o_preload, shim, sizeof(shim));
 	run_set_env(shim, ports, allow, o.o_nallow > 0, !o.o_no_seccomp);
 	log_debug("protected ports %s%s%s; shim %s; seccomp supervisor %s", ports,

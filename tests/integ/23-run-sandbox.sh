@@ -100,6 +100,32 @@ rc=$?
 cat "$TFG_TMP/err"
 check "bad config: exit 1 (got $rc)" test "$rc" = 1
 check_not "bad config: the command was not run" test -e "$TFG_TMP/ran"
+# A socket inherited already bound publicly on a protected port never calls
+# bind() again: tfguard-run must refuse to start the program with it.
+"$PY" - "$RUN" "$TFG_TMP/ran" 2>"$TFG_TMP/err" <<'PYEOF'
+import socket, subprocess, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8501))
+s.listen()
+sys.exit(subprocess.run([sys.argv[1], "--", "touch", sys.argv[2]], pass_fds=[s.fileno()]).returncode)
+PYEOF
+rc=$?
+cat "$TFG_TMP/err"
+check "inherited public listener on 8501: exit 1 (got $rc)" test "$rc" = 1
+check "... naming the fd and the address" grep -q "fd [0-9]*: inherited socket already bound to 0.0.0.0:8501" "$TFG_TMP/err"
+check_not "... and the command was not run" test -e "$TFG_TMP/ran"
+"$PY" - "$RUN" "$TFG_TMP/ran" <<'PYEOF'
+import socket, subprocess, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8501))
+s.listen()
+sys.exit(subprocess.run([sys.argv[1], "--", "touch", sys.argv[2]], pass_fds=[s.fileno()]).returncode)
+PYEOF
+check "inherited loopback listener on 8501 is fine (exit $?)" test -e "$TFG_TMP/ran"
+rm -f "$TFG_TMP/ran"
+
 # A filter that cannot be installed: a parent filter that makes seccomp(2)
 # itself fail. The child must then not exec at all.
 if command -v "$PY" >/dev/null; then
