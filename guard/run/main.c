@@ -10,6 +10,7 @@
  * execs. If any of that fails, nothing is exec'd. The parent never execs: it
  * supervises, forwards signals and exits with the child's status.
  */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -195,13 +196,22 @@ static void run_check_inherited(const struct policy *pol)
 	struct sockaddr_storage ss;
 	struct policy_decision d;
 	char text[POLICY_ADDR_TEXT_MAX + 32];
-	int fd, maxfd = (int)sysconf(_SC_OPEN_MAX), domain, v6only;
+	struct dirent *de;
+	int fd, domain, v6only;
 	socklen_t l;
 	size_t off;
+	DIR *dir;
 
-	if (maxfd < 0 || maxfd > 65536)
-		maxfd = 65536;
-	for (fd = 3; fd < maxfd; fd++) {
+	/* /proc/self/fd rather than 0..RLIMIT_NOFILE: the limit may be 2^20 or more */
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		err(1, "/proc/self/fd (is /proc mounted?)");
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		fd = atoi(de->d_name);
+		if (fd <= 2 || fd == dirfd(dir))
+			continue;
 		l = sizeof(domain);
 		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
 			continue;
@@ -230,6 +240,7 @@ static void run_check_inherited(const struct policy *pol)
 		     d.d_verdict == POLICY_REWRITE ? "a protected port on a wildcard address"
 						   : policy_reason_text(d.d_reason));
 	}
+	closedir(dir);
 }
 
 /* 0 if path names a readable regular file usable in LD_PRELOAD, resolved into out. */

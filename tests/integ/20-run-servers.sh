@@ -22,28 +22,7 @@ guarded_server "bindtest -s -6 0 :: 8500 (gRPC-like dual-stack)" 8500 "$H/bindte
 check "gRPC-like listener is [::ffff:127.0.0.1]:8500" listening "$SRV" 8500 "[::ffff:127.0.0.1]"
 stop "$GUARDED_PID" 8500
 
-mkdir -p "$TFG_TMP/nginx/logs"
-cat >"$TFG_TMP/nginx/nginx.conf" <<NGX
-daemon off;
-master_process on;
-worker_processes 2;
-pid $TFG_TMP/nginx/nginx.pid;
-error_log stderr;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $TFG_TMP/nginx/body;
-	proxy_temp_path $TFG_TMP/nginx/proxy;
-	fastcgi_temp_path $TFG_TMP/nginx/fcgi;
-	uwsgi_temp_path $TFG_TMP/nginx/uwsgi;
-	scgi_temp_path $TFG_TMP/nginx/scgi;
-	server {
-		listen 8501;
-		listen [::]:8501;
-		location / { return 200 "nginx\n"; }
-	}
-}
-NGX
+nginx_conf "$TFG_TMP/nginx" 8501 "[::]:8501"
 guarded_server "nginx (master + workers, 0.0.0.0 and [::])" 8501 \
 	nginx -p "$TFG_TMP/nginx" -c "$TFG_TMP/nginx/nginx.conf" -e stderr
 check "nginx answers on 127.0.0.1:8501" in_ns "$SRV" curl -sf -o /dev/null http://127.0.0.1:8501/

@@ -63,6 +63,27 @@ cat "$TFG_TMP/err"
 check "--allow-bind on a protected port is a usage error (2, got $rc)" test "$rc" = 2
 check "... and says the port is protected" grep -q "port 8501 is protected" "$TFG_TMP/err"
 
+say "-- nginx as a proxy: --allow-bind 0.0.0.0:8443"
+need_cmd nginx curl
+nginx_conf "$TFG_TMP/ngx" 8443 8501
+bg ip netns exec "$SRV" "$RUN" --allow-bind 0.0.0.0:8443 -- \
+	nginx -p "$TFG_TMP/ngx" -c "$TFG_TMP/ngx/nginx.conf" -e stderr
+wait_port "$SRV" 8443 10000
+wait_port "$SRV" 8501 10000
+check "nginx: 8443 listens on 0.0.0.0" listening "$SRV" 8443 0.0.0.0
+check "nginx: 8443 answers the client" in_ns "$CLI" curl -sf -m 2 -o /dev/null "http://$SRV4:8443/"
+check "nginx: 8501 on loopback only" on_loopback_only "$SRV" 8501
+check "nginx: 8501 unreachable from the client" unreachable "$CLI" "$SRV4" 8501
+stop "$BG_PID" 8443
+nginx_conf "$TFG_TMP/ngx" 8443 9000
+in_ns "$SRV" timeout 10 "$RUN" --allow-bind 0.0.0.0:8443 -- \
+	nginx -p "$TFG_TMP/ngx" -c "$TFG_TMP/ngx/nginx.conf" -e stderr 2>"$TFG_TMP/err"
+rc=$?
+grep -E 'tfguard|9000' "$TFG_TMP/err" | head -5
+check "nginx with a non-allowed public listen (9000) fails to start (rc $rc)" test "$rc" = 1
+check "... nginx reports the refused bind" grep -q '0.0.0.0:9000 failed (13: Permission denied)' "$TFG_TMP/err"
+check "... and the refusal was logged with its reason" grep -q 'bind 0.0.0.0:9000 refused (non-loopback address not listed' "$TFG_TMP/err"
+
 say "-- privileged ports"
 run_bt 0 "bound 0.0.0.0:80" "root binds 0.0.0.0:80 (has CAP_NET_BIND_SERVICE)" -- "$H/bindtest-static" 0.0.0.0 80
 # nobody could not bind port 80 itself: the (root) supervisor must not do it for it

@@ -26,6 +26,14 @@ for p in io_uring packet raw; do
 done
 check "control: an ordinary TCP socket still works under tfguard-run" "$RUN" -- "$H/sockprobe" inet
 
+say "-- the shim exports only what it interposes"
+exported=$(nm -D --defined-only "$B/libtfguard-preload.so" | awk '{print $3}' | sort | tr '\n' ' ')
+say "exported: $exported"
+check "libtfguard-preload.so exports exactly bind and listen" test "$exported" = "bind listen "
+imports=$(nm -D --undefined-only "$B/libtfguard-preload.so" | awk '{print $2}' | sed 's/@.*//')
+check "the shim imports no allocator and no stdio" \
+	eval "! grep -Exq 'malloc|calloc|realloc|free|.*printf.*|fputs|fwrite|fopen|puts|perror' <<<\"\$imports\""
+
 say "-- exit status"
 "$RUN" -- sh -c 'exit 7'
 check "exit status of the child (7) returned (got $?)" test "$?" = 7

@@ -86,3 +86,32 @@ guarded_server() {
 	check "$name: unreachable from the client over IPv6" unreachable "$CLI" "$SRV6" "$port"
 	GUARDED_PID=$BG_PID
 }
+
+# nginx_conf DIR LISTEN...: a minimal nginx config (master + 2 workers, no
+# daemon) in DIR/nginx.conf with one "listen" line per argument.
+nginx_conf() {
+	local dir=$1 l listens=""
+	shift
+	for l; do listens="$listens		listen $l;
+"; done
+	mkdir -p "$dir/logs"
+	cat >"$dir/nginx.conf" <<NGX
+daemon off;
+master_process on;
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $dir/body;
+	proxy_temp_path $dir/proxy;
+	fastcgi_temp_path $dir/fcgi;
+	uwsgi_temp_path $dir/uwsgi;
+	scgi_temp_path $dir/scgi;
+	server {
+$listens		location / { return 200 "nginx\n"; }
+	}
+}
+NGX
+}
