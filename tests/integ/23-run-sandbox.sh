@@ -34,6 +34,25 @@ imports=$(nm -D --undefined-only "$B/libtfguard-preload.so" | awk '{print $2}' |
 check "the shim imports no allocator and no stdio" \
 	eval "! grep -Exq 'malloc|calloc|realloc|free|.*printf.*|fputs|fwrite|fopen|puts|perror' <<<\"\$imports\""
 
+say "-- environment"
+shim=$(readlink -f "$B/libtfguard-preload.so")
+LD_PRELOAD=/nonexistent/other.so TFGUARD_ALLOW_BIND=1.2.3.4:1 "$RUN" -- /usr/bin/env >"$TFG_TMP/env" 2>/dev/null
+check "the shim is prepended to LD_PRELOAD, existing entries kept" \
+	grep -qx "LD_PRELOAD=$shim /nonexistent/other.so" "$TFG_TMP/env"
+check "protected ports exported for the shim" grep -qx "TFGUARD_PROTECTED_PORTS=8500,8501" "$TFG_TMP/env"
+check_not "an inherited TFGUARD_ALLOW_BIND is dropped without --allow-bind" \
+	grep -q "^TFGUARD_ALLOW_BIND=" "$TFG_TMP/env"
+"$RUN" --allow-bind 0.0.0.0:8443 --allow-bind '[::]:9443' -- /usr/bin/env >"$TFG_TMP/env"
+check "--allow-bind entries exported" grep -qx "TFGUARD_ALLOW_BIND=0.0.0.0:8443,\[::\]:9443" "$TFG_TMP/env"
+# The shim fails closed on a policy it cannot parse (LD_PRELOAD alone, no tfguard-run).
+out=$(TFGUARD_PROTECTED_PORTS=85x1 LD_PRELOAD="$shim" "$H/bindtest" 127.0.0.1 9000 2>"$TFG_TMP/err")
+rc=$?
+cat "$TFG_TMP/err"
+check "malformed policy in the environment: the shim refuses inet binds (rc $rc: $out)" test "$rc" = 13
+check "... and says why" grep -q "malformed TFGUARD_PROTECTED_PORTS" "$TFG_TMP/err"
+out=$(LD_PRELOAD="$shim" "$H/bindtest" 0.0.0.0 8501 2>/dev/null)
+check "the shim alone, without tfguard-run, uses the default ports ($out)" test "$out" = "bound 127.0.0.1:8501"
+
 say "-- exit status"
 "$RUN" -- sh -c 'exit 7'
 check "exit status of the child (7) returned (got $?)" test "$?" = 7
