@@ -1,18 +1,20 @@
 /*
  * bindtest: binds one TCP socket and reports where it ended up.
  *
- *	bindtest [-r] [-6 V6ONLY] [-s] [-l] ADDR PORT
+ *	bindtest [-r] [-T] [-6 V6ONLY] [-s] [-l] ADDR PORT
  *
  * -r binds with syscall(SYS_bind) instead of libc's bind (the LD_PRELOAD shim
  * cannot see it); -6 sets IPV6_V6ONLY (0 = dual-stack); -s listens and answers
  * every connection with "bindtest\n" until killed; -l listens without binding
- * (autobind). Prints "bound ADDR:PORT" (from getsockname) or "bind: ERROR".
+ * (autobind); -T makes the bind call from a second thread (the supervisor then
+ * gets a thread id, not the process id). Prints "bound ADDR:PORT" (from getsockname) or "bind: ERROR".
  * Exit: 0 bound, 13 EACCES, 1 any other failure. Built dynamically
  * (bindtest) and with -static (bindtest-static, tests/helpers/helpers.mk).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,19 +46,39 @@ static void print_name(int fd)
 	fflush(stdout);
 }
 
+struct bind_call {
+	int bc_fd, bc_raw, bc_ret, bc_errno;
+	struct sockaddr_storage *bc_ss;
+	socklen_t bc_len;
+};
+
+static void *do_bind(void *arg)
+{
+	struct bind_call *c = arg;
+
+	c->bc_ret = c->bc_raw
+			? (int)syscall(SYS_bind, c->bc_fd, (struct sockaddr *)c->bc_ss, c->bc_len)
+			: bind(c->bc_fd, (struct sockaddr *)c->bc_ss, c->bc_len);
+	c->bc_errno = errno;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	int raw = 0, serve = 0, nobind = 0, v6only = -1, ch, fd, one = 1, r;
+	int raw = 0, serve = 0, nobind = 0, threaded = 0, v6only = -1, ch, fd, one = 1, r;
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	while ((ch = getopt(argc, argv, "r6:sl")) != -1) {
+	while ((ch = getopt(argc, argv, "rT6:sl")) != -1) {
 		switch (ch) {
 		case 'r':
 			raw = 1;
 			break;
 		case '6':
 			v6only = atoi(optarg);
+			break;
+		case 'T':
+			threaded = 1;
 			break;
 		case 's':
 			serve = 1;
@@ -65,12 +87,13 @@ int main(int argc, char **argv)
 			nobind = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: bindtest [-r] [-6 V6ONLY] [-s] [-l] ADDR PORT\n");
+			fprintf(stderr,
+				"usage: bindtest [-r] [-T] [-6 V6ONLY] [-s] [-l] ADDR PORT\n");
 			return 2;
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: bindtest [-r] [-6 V6ONLY] [-s] [-l] ADDR PORT\n");
+		fprintf(stderr, "usage: bindtest [-r] [-T] [-6 V6ONLY] [-s] [-l] ADDR PORT\n");
 		return 2;
 	}
 	memset(&ss, 0, sizeof(ss));
@@ -99,14 +122,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!nobind) {
-		r = raw ? (int)syscall(SYS_bind, fd, (struct sockaddr *)&ss, len)
-			: bind(fd, (struct sockaddr *)&ss, len);
-		if (r < 0) {
-			int e = errno;
+		struct bind_call c = { fd, raw, -1, 0, &ss, len };
+		pthread_t t;
 
-			printf("bind: %s\n", strerror(e));
+		if (threaded) {
+			if (pthread_create(&t, NULL, do_bind, &c) != 0 ||
+			    pthread_join(t, NULL) != 0) {
+				fprintf(stderr, "bindtest: thread failed\n");
+				return 1;
+			}
+		} else {
+			do_bind(&c);
+		}
+		if (c.bc_ret < 0) {
+			printf("bind: %s\n", strerror(c.bc_errno));
 			fflush(stdout);
-			return e == EACCES ? 13 : 1;
+			return c.bc_errno == EACCES ? 13 : 1;
 		}
 	}
 	if (serve || nobind) {

@@ -19,6 +19,8 @@ stop "$GUARDED_PID" 8500
 GS_LOOP=::1 guarded_server "static bindtest v6-only [::]:8500" 8500 "$H/bindtest-static" -s -6 1 :: 8500
 check "static v6-only listener is [::1]:8500" listening "$SRV" 8500 "[::1]"
 stop "$GUARDED_PID" 8500
+guarded_server "static bindtest, bind from a second thread" 8501 "$H/bindtest-static" -T -s 0.0.0.0 8501
+stop "$GUARDED_PID" 8501
 guarded_server "raw syscall(SYS_bind) 0.0.0.0:8501" 8501 "$H/bindtest" -r -s 0.0.0.0 8501
 stop "$GUARDED_PID" 8501
 
