@@ -1,11 +1,12 @@
 /*
  * sockprobe: tries one thing tfguard-run's seccomp filter must deny.
  *
- *	sockprobe io_uring|packet|raw|inet
+ *	sockprobe io_uring|packet|raw|inet|int80
  *
  * io_uring: io_uring_setup(2); packet: socket(AF_PACKET, SOCK_RAW);
  * raw: socket(AF_INET, SOCK_RAW, IPPROTO_TCP); inet: socket(AF_INET,
- * SOCK_STREAM) as a control. Prints "WHAT: ok" or "WHAT: <strerror>".
+ * SOCK_STREAM) as a control; int80: a 32-bit getpid through int $0x80, the
+ * way to reach ia32 socketcall(2) from a 64-bit process (x86_64 only). Prints "WHAT: ok" or "WHAT: <strerror>".
  * Exit 0 ok, 1 EPERM, 3 any other error.
  */
 #include <errno.h>
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 2) {
-		fprintf(stderr, "usage: sockprobe io_uring|packet|raw|inet\n");
+		fprintf(stderr, "usage: sockprobe io_uring|packet|raw|inet|int80\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "io_uring") == 0) {
@@ -35,6 +36,20 @@ int main(int argc, char **argv)
 		r = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
 	} else if (strcmp(argv[1], "raw") == 0) {
 		r = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+	} else if (strcmp(argv[1], "int80") == 0) {
+#if defined(__x86_64__)
+		long nr = 20; /* __NR_getpid in the i386 table */
+
+		__asm__ volatile("int $0x80" : "+a"(nr) : : "memory");
+		r = nr;
+		if (r < 0) {
+			errno = (int)-r;
+			r = -1;
+		}
+#else
+		fprintf(stderr, "sockprobe: int80 is x86_64 only\n");
+		return 2;
+#endif
 	} else if (strcmp(argv[1], "inet") == 0) {
 		r = socket(AF_INET, SOCK_STREAM, 0);
 	} else {

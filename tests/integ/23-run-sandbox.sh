@@ -25,6 +25,15 @@ for p in io_uring packet raw; do
 	check "$p denied for a grandchild (sh -> sockprobe) too" test "$?" = 1
 done
 check "control: an ordinary TCP socket still works under tfguard-run" "$RUN" -- "$H/sockprobe" inet
+# int $0x80 reaches the ia32 table (socketcall bind) from a 64-bit process;
+# libseccomp's bad-arch action kills it (SIGSYS) before any call runs.
+if [ "$(uname -m)" = x86_64 ] && "$H/sockprobe" int80 >/dev/null 2>&1; then
+	"$RUN" -- "$H/sockprobe" int80 >/dev/null 2>&1
+	rc=$?
+	check "a 32-bit syscall via int \$0x80 is killed with SIGSYS (rc $rc = 128+31)" test "$rc" = 159
+else
+	say "ia32 emulation not available on this kernel: the int \$0x80 path does not exist here"
+fi
 
 say "-- the shim exports only what it interposes"
 exported=$(nm -D --defined-only "$B/libtfguard-preload.so" | awk '{print $3}' | sort | tr '\n' ' ')
