@@ -5,11 +5,13 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/run-lib.sh"
 run_need
+# everything that opens sockets runs in a namespace of its own, never on the host
+netns_new SRV
 [ -x "$H/sockprobe" ] || fail "$H/sockprobe not built"
 
 say "-- denials (each first shown to work without tfguard-run)"
 for p in io_uring packet raw; do
-	out=$("$H/sockprobe" "$p")
+	out=$(in_ns "$SRV" "$H/sockprobe" "$p")
 	rc=$?
 	if [ "$rc" != 0 ]; then
 		# e.g. kernel.io_uring_disabled=2: the control cannot show anything
@@ -17,14 +19,14 @@ for p in io_uring packet raw; do
 	else
 		say "control: $out"
 	fi
-	out=$("$RUN" -- "$H/sockprobe" "$p")
+	out=$(in_ns "$SRV" "$RUN" -- "$H/sockprobe" "$p")
 	rc=$?
 	say "under tfguard-run: $out"
 	check "$p denied with EPERM under tfguard-run (rc $rc)" test "$rc" = 1
-	out=$("$RUN" -- sh -c "exec '$H/sockprobe' $p")
+	out=$(in_ns "$SRV" "$RUN" -- sh -c "exec '$H/sockprobe' $p")
 	check "$p denied for a grandchild (sh -> sockprobe) too" test "$?" = 1
 done
-check "control: an ordinary TCP socket still works under tfguard-run" "$RUN" -- "$H/sockprobe" inet
+check "control: an ordinary TCP socket still works under tfguard-run" in_ns "$SRV" "$RUN" -- "$H/sockprobe" inet
 # int $0x80 reaches the ia32 table (socketcall bind) from a 64-bit process;
 # libseccomp's bad-arch action kills it (SIGSYS) before any call runs.
 if [ "$(uname -m)" = x86_64 ] && "$H/sockprobe" int80 >/dev/null 2>&1; then
@@ -54,12 +56,12 @@ check_not "an inherited TFGUARD_ALLOW_BIND is dropped without --allow-bind" \
 "$RUN" --allow-bind 0.0.0.0:8443 --allow-bind '[::]:9443' -- /usr/bin/env >"$TFG_TMP/env"
 check "--allow-bind entries exported" grep -qx "TFGUARD_ALLOW_BIND=0.0.0.0:8443,\[::\]:9443" "$TFG_TMP/env"
 # The shim fails closed on a policy it cannot parse (LD_PRELOAD alone, no tfguard-run).
-out=$(TFGUARD_PROTECTED_PORTS=85x1 LD_PRELOAD="$shim" "$H/bindtest" 127.0.0.1 9000 2>"$TFG_TMP/err")
+out=$(in_ns "$SRV" env TFGUARD_PROTECTED_PORTS=85x1 LD_PRELOAD="$shim" "$H/bindtest" 127.0.0.1 9000 2>"$TFG_TMP/err")
 rc=$?
 cat "$TFG_TMP/err"
 check "malformed policy in the environment: the shim refuses inet binds (rc $rc: $out)" test "$rc" = 13
 check "... and says why" grep -q "malformed TFGUARD_PROTECTED_PORTS" "$TFG_TMP/err"
-out=$(LD_PRELOAD="$shim" "$H/bindtest" 0.0.0.0 8501 2>/dev/null)
+out=$(in_ns "$SRV" env LD_PRELOAD="$shim" "$H/bindtest" 0.0.0.0 8501 2>/dev/null)
 check "the shim alone, without tfguard-run, uses the default ports ($out)" test "$out" = "bound 127.0.0.1:8501"
 
 say "-- exit status"
@@ -138,7 +140,7 @@ check "bad config: exit 1 (got $rc)" test "$rc" = 1
 check_not "bad config: the command was not run" test -e "$TFG_TMP/ran"
 # A socket inherited already bound publicly on a protected port never calls
 # bind() again: tfguard-run must refuse to start the program with it.
-"$PY" - "$RUN" "$TFG_TMP/ran" 2>"$TFG_TMP/err" <<'PYEOF'
+in_ns "$SRV" "$PY" - "$RUN" "$TFG_TMP/ran" 2>"$TFG_TMP/err" <<'PYEOF'
 import socket, subprocess, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -151,7 +153,7 @@ cat "$TFG_TMP/err"
 check "inherited public listener on 8501: exit 1 (got $rc)" test "$rc" = 1
 check "... naming the fd and the address" grep -q "fd [0-9]*: inherited socket already bound to 0.0.0.0:8501" "$TFG_TMP/err"
 check_not "... and the command was not run" test -e "$TFG_TMP/ran"
-"$PY" - "$RUN" "$TFG_TMP/ran" <<'PYEOF'
+in_ns "$SRV" "$PY" - "$RUN" "$TFG_TMP/ran" <<'PYEOF'
 import socket, subprocess, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
