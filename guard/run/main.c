@@ -71,6 +71,8 @@ static void run_usage(FILE *f)
 	    "libtfguard-preload.so shim in LD_PRELOAD, and a seccomp filter whose binds\n"
 	    "this process performs itself (covers static and Go binaries and raw\n"
 	    "syscalls; io_uring and raw/packet sockets are denied). Children inherit both.\n"
+	    "CMD is not started if tfguard-run inherits a socket already bound where the\n"
+	    "policy would not allow it.\n"
 	    "\n"
 	    "  -c, --config CONF         config file (default %s; built-in\n"
 	    "                            defaults if that file does not exist)\n"
