@@ -73,7 +73,7 @@ wait_port "$SRV" 8501 10000
 check "nginx: 8443 listens on 0.0.0.0" listening "$SRV" 8443 0.0.0.0
 check "nginx: 8443 answers the client" in_ns "$CLI" curl -sf -m 2 -o /dev/null "http://$SRV4:8443/"
 check "nginx: 8501 on loopback only" on_loopback_only "$SRV" 8501
-check "nginx: 8501 unreachable from the client" unreachable "$CLI" "$SRV4" 8501
+check "nginx: 8501 refused from the client" refused "$CLI" "$SRV4" 8501
 stop "$BG_PID" 8443
 nginx_conf "$TFG_TMP/ngx" 8443 9000
 in_ns "$SRV" timeout 10 "$RUN" --allow-bind 0.0.0.0:8443 -- \

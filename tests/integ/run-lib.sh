@@ -23,13 +23,23 @@ run_topology() {
 	netns_new SRV
 	netns_new CLI
 	veth "$SRV" "$CLI" "$SRV4" "$CLI4" "$SRV6" "$CLI6"
-	# the veth must be up before any "unreachable" means anything (each
+	# the veth must be up before any "refused" means anything (each
 	# guarded case also shows the same server reachable without tfguard-run)
 	poll 5000 veth_up || fail "veth between $SRV and $CLI does not come up"
 }
 veth_up() {
 	ip -n "$SRV" -br link show "$VETH_A" | grep -q ' UP ' &&
 		ip -n "$CLI" -br link show "$VETH_B" | grep -q ' UP '
+}
+
+# refused NS HOST PORT: the connection is actively refused (RST: nothing listens
+# on HOST:PORT). There is no firewall here, so that is the only right answer
+# for a loopback-bound server; a timeout (124, something dropped the SYN) or a
+# connection (0) both fail. (lib.sh's `unreachable` means "dropped by the firewall".)
+refused() {
+	tcp_open "$@"
+	local rc=$?
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]
 }
 
 # reachable_any PORT: the client reaches the server's PORT over IPv4 or IPv6.
@@ -63,7 +73,7 @@ on_loopback_only() {
 }
 
 # guarded_server NAME PORT CMD...: runs CMD under tfguard-run in SRV and proves
-# the listener is on loopback, reachable inside SRV on 127.0.0.1, unreachable
+# the listener is on loopback, reachable inside SRV on 127.0.0.1, refused
 # from CLI over IPv4 and IPv6 (GS_LOOP=::1 for a v6-only server). CMD is first run without tfguard-run to show the
 # client does reach it then (so the test can fail).
 guarded_server() {
@@ -82,8 +92,8 @@ guarded_server() {
 	check "$name: listens on loopback only" on_loopback_only "$SRV" "$port"
 	check "$name: reachable in the server namespace on ${GS_LOOP:-127.0.0.1}" \
 		reachable "$SRV" "${GS_LOOP:-127.0.0.1}" "$port"
-	check "$name: unreachable from the client over IPv4" unreachable "$CLI" "$SRV4" "$port"
-	check "$name: unreachable from the client over IPv6" unreachable "$CLI" "$SRV6" "$port"
+	check "$name: refused from the client over IPv4 (nothing listens there)" refused "$CLI" "$SRV4" "$port"
+	check "$name: refused from the client over IPv6 (nothing listens there)" refused "$CLI" "$SRV6" "$port"
 	GUARDED_PID=$BG_PID
 }
 
