@@ -1,0 +1,8 @@
+# Extra helper builds for the tfguard-run integration tests (included by the Makefile).
+# The -static variants cannot be touched by LD_PRELOAD: only the seccomp
+# supervisor stands between them and a public bind.
+STATIC_HELPERS := $(B)/helpers/bindtest-static $(B)/helpers/racebind-static
+HELPER_BINS += $(STATIC_HELPERS)
+$(B)/helpers/%-static: tests/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<

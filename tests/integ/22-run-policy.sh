@@ -1,0 +1,97 @@
+#!/bin/bash
+# tfguard-run policy edges: a specific public address on a protected port gets
+# EACCES (and says so), unprotected ports are untouched and reachable,
+# --allow-bind lets exactly its endpoint through, and ports below 1024 are
+# bound only for a process that could bind them itself.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/run-lib.sh"
+run_need
+need_cmd setpriv
+run_topology
+
+# run_bt EXPECT_RC EXPECT_OUT DESCRIPTION RUN-ARGS... -- BINDTEST-ARGS...
+run_bt() {
+	local want_rc=$1 want_out=$2 what=$3 rc
+	shift 3
+	in_ns "$SRV" "$RUN" "$@" >"$TFG_TMP/out" 2>"$TFG_TMP/err"
+	rc=$?
+	cat "$TFG_TMP/out" "$TFG_TMP/err"
+	check "$what: exit $want_rc (got $rc)" test "$rc" = "$want_rc"
+	check "$what: prints '$want_out'" grep -qx -- "$want_out" "$TFG_TMP/out"
+}
+
+for bt in bindtest bindtest-static; do
+	run_bt 13 "bind: Permission denied" "$bt $SRV4:8501" -- "$H/$bt" "$SRV4" 8501
+	check "$bt $SRV4:8501: refusal logged with the reason" \
+		grep -q "bind $SRV4:8501 refused (protected port on a non-loopback address, EACCES)" "$TFG_TMP/err"
+	run_bt 13 "bind: Permission denied" "$bt [$SRV6]:8500" -- "$H/$bt" "$SRV6" 8500
+	run_bt 13 "bind: Permission denied" "$bt [::ffff:$SRV4]:8501" -- "$H/$bt" -6 0 "::ffff:$SRV4" 8501
+done
+# control: the same bind without tfguard-run succeeds
+in_ns "$SRV" "$H/bindtest" "$SRV4" 8501 >"$TFG_TMP/out" 2>&1
+check "control: $SRV4:8501 binds without tfguard-run" grep -qx "bound $SRV4:8501" "$TFG_TMP/out"
+
+say "-- unprotected port 9000 on 0.0.0.0 is untouched"
+bg ip netns exec "$SRV" "$RUN" -- "$H/bindtest" -s 0.0.0.0 9000
+wait_port "$SRV" 9000 5000
+check "9000 listens on 0.0.0.0" listening "$SRV" 9000 0.0.0.0
+check "9000 reachable from the client" reachable "$CLI" "$SRV4" 9000
+stop "$BG_PID" 9000
+
+say "-- --allow-bind 0.0.0.0:8443"
+bg ip netns exec "$SRV" "$RUN" --allow-bind 0.0.0.0:8443 -- "$H/bindtest-static" -s 0.0.0.0 8443
+wait_port "$SRV" 8443 5000
+check "8443 listens on 0.0.0.0" listening "$SRV" 8443 0.0.0.0
+check "8443 reachable from the client" reachable "$CLI" "$SRV4" 8443
+stop "$BG_PID" 8443
+for bt in bindtest bindtest-static; do
+	run_bt 13 "bind: Permission denied" "--allow-bind 0.0.0.0:8443, $bt 0.0.0.0:9000" \
+		--allow-bind 0.0.0.0:8443 -- "$H/$bt" 0.0.0.0 9000
+	check "refusal names --allow-bind" grep -q "not listed in --allow-bind" "$TFG_TMP/err"
+	run_bt 13 "listen: Permission denied" "--allow-bind 0.0.0.0:8443, $bt listen() without bind" \
+		--allow-bind 0.0.0.0:8443 -- "$H/$bt" -l 0.0.0.0 0
+	run_bt 0 "bound 127.0.0.1:9000" "--allow-bind 0.0.0.0:8443, $bt 127.0.0.1:9000" \
+		--allow-bind 0.0.0.0:8443 -- "$H/$bt" 127.0.0.1 9000
+	run_bt 0 "bound 127.0.0.1:8501" "--allow-bind 0.0.0.0:8443, $bt 0.0.0.0:8501 still rewritten" \
+		--allow-bind 0.0.0.0:8443 -- "$H/$bt" 0.0.0.0 8501
+done
+run_bt 13 "bind: Permission denied" "--allow-bind 0.0.0.0:8443, raw syscall 0.0.0.0:9000" \
+	--allow-bind 0.0.0.0:8443 -- "$H/bindtest" -r 0.0.0.0 9000
+in_ns "$SRV" "$RUN" --allow-bind 0.0.0.0:8501 -- true 2>"$TFG_TMP/err"
+rc=$?
+cat "$TFG_TMP/err"
+check "--allow-bind on a protected port is a usage error (2, got $rc)" test "$rc" = 2
+check "... and says the port is protected" grep -q "port 8501 is protected" "$TFG_TMP/err"
+
+say "-- nginx as a proxy: --allow-bind 0.0.0.0:8443"
+need_cmd nginx curl
+nginx_conf "$TFG_TMP/ngx" 8443 8501
+bg ip netns exec "$SRV" "$RUN" --allow-bind 0.0.0.0:8443 -- \
+	nginx -p "$TFG_TMP/ngx" -c "$TFG_TMP/ngx/nginx.conf" -e stderr
+wait_port "$SRV" 8443 10000
+wait_port "$SRV" 8501 10000
+check "nginx: 8443 listens on 0.0.0.0" listening "$SRV" 8443 0.0.0.0
+check "nginx: 8443 answers the client" in_ns "$CLI" curl -sf -m 2 -o /dev/null "http://$SRV4:8443/"
+check "nginx: 8501 on loopback only" on_loopback_only "$SRV" 8501
+check "nginx: 8501 refused from the client" refused "$CLI" "$SRV4" 8501
+stop "$BG_PID" 8443
+nginx_conf "$TFG_TMP/ngx" 8443 9000
+in_ns "$SRV" timeout 10 "$RUN" --allow-bind 0.0.0.0:8443 -- \
+	nginx -p "$TFG_TMP/ngx" -c "$TFG_TMP/ngx/nginx.conf" -e stderr 2>"$TFG_TMP/err"
+rc=$?
+grep -E 'tfguard|9000' "$TFG_TMP/err" | head -5
+check "nginx with a non-allowed public listen (9000) fails to start (rc $rc)" test "$rc" = 1
+check "... nginx reports the refused bind" grep -q '0.0.0.0:9000 failed (13: Permission denied)' "$TFG_TMP/err"
+check "... and the refusal was logged with its reason" grep -q 'bind 0.0.0.0:9000 refused (non-loopback address not listed' "$TFG_TMP/err"
+
+say "-- privileged ports"
+run_bt 0 "bound 0.0.0.0:80" "root binds 0.0.0.0:80 (has CAP_NET_BIND_SERVICE)" -- "$H/bindtest-static" 0.0.0.0 80
+# nobody could not bind port 80 itself: the (root) supervisor must not do it for it
+run_bt 13 "bind: Permission denied" "nobody, static, 0.0.0.0:80" -- \
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 80
+check "refusal explains the privileged port" grep -q "lacks CAP_NET_BIND_SERVICE" "$TFG_TMP/err"
+run_bt 0 "bound 0.0.0.0:8080" "nobody, static, 0.0.0.0:8080 works" -- \
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 8080
+run_bt 0 "bound 127.0.0.1:8501" "nobody, static, 0.0.0.0:8501 rewritten" -- \
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 8501
+pass
