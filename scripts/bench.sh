@@ -161,7 +161,8 @@ tls_key = $W/key.pem
 backend_rest = 127.0.0.1:$P_BACKEND
 htpasswd = $W/htpasswd
 workers = $WORKERS
-max_connections = 19000
+max_connections = 10500
+user = nobody
 access_log =
 idle_timeout = 300s
 EOF
@@ -170,7 +171,7 @@ tfg_conf "$P_TFG_TLS" no >"$W/tfg-tls.conf"
 tfg_conf "$P_TFG_PLAIN" yes >"$W/tfg-plain.conf"
 ulimit -n 20000 2>/dev/null
 for c in tls plain; do
-	"$PROXY_BIN" -c "$W/tfg-$c.conf" 2>"$W/tfg-$c.log" &
+	"$PROXY_BIN" -c "$W/tfg-$c.conf" 2>"$OUT/tfguard-$c.log" &
 	PIDS+=($!)
 done
 for p in $P_NGX_TLS $P_NGX_PLAIN $P_TFG_TLS $P_TFG_PLAIN; do wait_listen "$p"; done
@@ -229,7 +230,7 @@ run_wrk() {
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
 
 CSV=$OUT/bench.csv
 echo "row,proxy,rps_median,rps_min,rps_max,p50_ms,p99_ms,ratio_tfguard_over_nginx" >"$CSV"
@@ -271,6 +272,8 @@ row() {
 }
 
 NT=https://127.0.0.1:$P_NGX_TLS/v1/models/m:predict
+NT=https://127.0.0.1:$P_NGX_TLS/v1/models/m:predict
+TT=https://127.0.0.1:$P_TFG_TLS/v1/models/m:predict
 row https-keepalive-apr1 $CONNS "$W/post.lua" "$AUTH_APR" "$NT" "$AUTH_APR" "$TT"
 row https-keepalive-bcrypt10 $CONNS "$W/post.lua" "$AUTH_BC" "$NT" "$AUTH_BC" "$TT"
 # Connection: close on every request: a new connection and a full TLS handshake each
