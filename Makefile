@@ -203,6 +203,10 @@ install: all
 	$(if $(PROXY_SRCS),install -m 0755 $(B)/tfguard-proxy $(DESTDIR)$(SBINDIR)/tfguard-proxy)
 	$(if $(wildcard preload/preload.c),install -m 0755 $(B)/libtfguard-preload.so $(DESTDIR)$(LIBDIR)/tfguard/)
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/tensorflow-serving.service.example \
+		>$(DESTDIR)$(DOCDIR)/tensorflow-serving.service.example
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for m in man/*.[58]; do install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
 	install -d $(DESTDIR)$(UNITDIR)
 	for u in systemd/*.service; do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
