@@ -56,10 +56,8 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	}
 	/* DHE suites use the RFC 7919 group matching the key size; no DH parameter file. */
 	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-				     SSL_OP_NO_CLIENT_RENEGOTIATION |
-				     SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* Intermediate profile: the client's order wins (it knows whether it has AES-NI). */
+	/* Intermediate profile: the client's cipher order wins (it knows whether it has AES-NI). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				  SSL_MODE_RELEASE_BUFFERS);
