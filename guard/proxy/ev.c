@@ -126,6 +126,15 @@ int ev_mod(struct ev_loop *loop, int fd, uint32_t events)
 	return 0;
 }
 
+int ev_set(struct ev_loop *loop, int fd, uint32_t events, ev_cb cb, void *arg)
+{
+	if (ev_mod(loop, fd, events) < 0)
+		return -1;
+	loop->l_files[fd].f_cb = cb;
+	loop->l_files[fd].f_arg = arg;
+	return 0;
+}
+
 void ev_del(struct ev_loop *loop, int fd)
 {
 	if (fd < 0 || (size_t)fd >= loop->l_nfiles || !loop->l_files[fd].f_used)

@@ -39,6 +39,8 @@ void ev_free(struct ev_loop *loop);
 int ev_add(struct ev_loop *loop, int fd, uint32_t events, ev_cb cb, void *arg);
 /* Changes the interest mask; a no-op when unchanged. Returns 0 or -1. */
 int ev_mod(struct ev_loop *loop, int fd, uint32_t events);
+/* Replaces fd's callback, argument and mask in one step. Returns 0 or -1. */
+int ev_set(struct ev_loop *loop, int fd, uint32_t events, ev_cb cb, void *arg);
 /* Unregisters fd (before close(fd)); pending events of this batch are dropped. */
 void ev_del(struct ev_loop *loop, int fd);
 /* Arms (or re-arms) t to fire once after ms milliseconds. */
