@@ -56,7 +56,10 @@ struct upstream *upstream_lease(struct upool *pool, bool fresh);
  * allows keep-alive; the caller must have ev_del()'d the fd. Otherwise it is closed.
  */
 void upstream_release(struct upstream *u, bool reusable);
-/* After u_connecting: 0 when connected, else -1 with errno = the connect error. */
-int upstream_connected(struct upstream *u);
+/*
+ * After u_connecting: 1 when connected, 0 while still in progress, -1 with errno
+ * set to the connect error (ECONNREFUSED...).
+ */
+int upstream_connect_poll(struct upstream *u);
 
 #endif
