@@ -119,8 +119,9 @@ struct auth;
 
 /*
  * Creates the auth context from p (cache size/TTL, fail limit/window) with nthreads
- * verifier threads (0 = 2) and takes over the caller's reference to ht (may be NULL:
- * nobody can log in). Returns NULL with a reason in err.
+ * verifier threads (0 = 2) and takes over the caller's reference to ht, also on
+ * failure (ht may be NULL: nobody can log in). Returns NULL with a reason in err.
+ * Free it (auth_free) before the struct auth_queue objects its jobs complete into.
  */
 struct auth *auth_new(const struct conf_proxy *p, struct htpasswd *ht, unsigned nthreads, char *err,
 		      size_t errlen);

@@ -113,8 +113,10 @@ struct http_req {
 	const char *r_error; /* short static reason, for the log (not for the client) */
 
 	/* --- private: incremental scan state --- */
-	size_t r_scanned; /* bytes already known to hold no complete head */
-	size_t r_lines;
+	size_t r_scanned;   /* bytes already known to hold no complete head */
+	size_t r_linestart; /* start of the line being scanned */
+	size_t r_lines;	    /* complete non-empty lines so far */
+	size_t r_start;	    /* first byte of the request line (after empty lines) */
 };
 
 struct http_resp {
@@ -138,6 +140,8 @@ struct http_resp {
 
 	/* --- private --- */
 	size_t s_scanned;
+	size_t s_linestart;
+	size_t s_lines;
 };
 
 /*
