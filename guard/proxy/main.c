@@ -82,7 +82,7 @@ static void main_ht_warn(void *arg, const char *file, unsigned line, const char 
 
 	if (ms != NULL)
 		ms->ms_ht_warnings++;
-	log_warn("%s:%u: %s (that user cannot log in)", file, line, msg);
+	log_warn("%s:%u: %s", file, line, msg);
 }
 
 /*
@@ -421,19 +421,22 @@ static void main_signal_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 
 static void main_raise_nofile(unsigned max_conns)
 {
-	struct rlimit rl;
-	rlim_t want = (rlim_t)max_conns * 2 + 256;
+	struct rlimit rl, want;
+	rlim_t need = (rlim_t)max_conns * 2 + 256;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
 		return;
-	if (rl.rlim_cur >= want)
+	/* Raising the hard limit needs CAP_SYS_RESOURCE; fall back to the hard limit. */
+	want.rlim_cur = need;
+	want.rlim_max = rl.rlim_max > need ? rl.rlim_max : need;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
 		return;
-	if (rl.rlim_max < want && geteuid() == 0)
-		rl.rlim_max = want;
-	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
-		log_warn("open-files limit %llu is below what max_connections %u needs (%llu)",
-			 (unsigned long long)rl.rlim_cur, max_conns, (unsigned long long)want);
+	want.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	want.rlim_max = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &want) < 0 || want.rlim_cur < need)
+		log_warn("open-files limit %llu is below what max_connections %u needs (%llu); "
+			 "connections past it are refused",
+			 (unsigned long long)want.rlim_cur, max_conns, (unsigned long long)need);
 }
 
 static int main_check_config(const char *conf_path, struct conf *c)

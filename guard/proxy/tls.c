@@ -68,14 +68,15 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		tls_err(err, errlen, cert, "cannot load the certificate chain",
-			"tls_cert must be a PEM file: leaf first, then intermediates");
-		goto out_free;
-	}
+	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		tls_err(err, errlen, key, "cannot load the private key",
 			"tls_key must be an unencrypted PEM key readable at start-up");
+		goto out_free;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_err(err, errlen, cert, "cannot load the certificate chain",
+			"tls_cert must be a PEM file: leaf first, then intermediates");
 		goto out_free;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
