@@ -732,6 +732,10 @@ static int conn_h_read_head(struct conn *c)
 				conn_copy(c->c_path, sizeof(c->c_path), &c->c_path_len, "-", 1);
 				log_info("%s: rejected request: %s", c->c_peer_text,
 					 c->c_req.r_error ? c->c_req.r_error : "bad request");
+				/* CONNECT's authority-form target fails parsing: say 405 all the same. */
+				if (c->c_in.len >= 8 && memcmp(c->c_in.b, "CONNECT ", 8) == 0)
+					return conn_error(c, 405, "CONNECT is not supported",
+							  "Allow: GET, POST\r\n");
 				return conn_error(
 				    c, c->c_req.r_status ? c->c_req.r_status : 400,
 				    c->c_req.r_status == 431   ? "Request header fields too large"
