@@ -199,6 +199,8 @@ static enum htpasswd_scheme htpasswd_classify(const char *h, size_t n, bool allo
 			s = HTPASSWD_YESCRYPT;
 	} else if (n == 13 && htpasswd_crypt64(h, 13))
 		s = HTPASSWD_DES;
+	else if (n >= 3 && h[0] == '$' && h[1] == '2')
+		*why = "malformed bcrypt hash (60 characters, cost 04..31)";
 	else if (n > 0 && h[0] == '$')
 		*why = "unsupported hash scheme (use bcrypt: htpasswd -B)";
 	else
