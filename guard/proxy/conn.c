@@ -601,8 +601,10 @@ static int conn_request(struct conn *c)
 		break;
 	}
 	/* Cheap refusals first: none of them needs credentials. */
-	if (q->r_method == HTTP_M_OTHER)
+	if (q->r_method == HTTP_M_OTHER) {
+		c->c_keepalive = false;
 		return conn_error(c, 501, "Method not implemented", NULL);
+	}
 	if (q->r_method != HTTP_M_GET && q->r_method != HTTP_M_POST)
 		return conn_error(c, 405, "Method not allowed: only GET and POST are forwarded",
 				  "Allow: GET, POST\r\n");
