@@ -79,12 +79,6 @@ int worker_listen(const struct addr *a, char *err, size_t errlen)
 		goto out_close;
 	if (sa->sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	/* Wake the worker only once the client has sent something (the TLS hello). */
-	{
-		int secs = 5;
-
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
-	}
 	if (bind(fd, sa, a->a_len) < 0 || listen(fd, 4096) < 0)
 		goto out_close;
 	return fd;
