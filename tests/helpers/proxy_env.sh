@@ -30,7 +30,9 @@ px_init() {
 	: >"$PX_HT"
 	PX_ACL=${PX_ACL:-}
 	PX_LOG=$TFG_TMP/proxy.log
-	PX_ACCESS=$TFG_TMP/access.log
+	# like /var/log/tfguard: owned by the service user, so SIGUSR1 can create a new file
+	mkdir -p "$TFG_TMP/logs"
+	PX_ACCESS=$TFG_TMP/logs/access.log
 	# The proxy drops to nobody: it must be able to re-read these on reload.
 	PX_USER=nobody
 	REC=$TFG_TMP/record.jsonl
@@ -67,7 +69,7 @@ px_conf() {
 		echo "[acl]"
 		printf '%s\n' "$PX_ACL"
 	} >"$PX_CONF"
-	chown "$PX_USER" "$TFG_TMP/key.pem" "$PX_HT" 2>/dev/null
+	chown "$PX_USER" "$TFG_TMP/key.pem" "$PX_HT" "$TFG_TMP/logs" 2>/dev/null
 }
 
 # px_start: starts the proxy with stderr in $PX_LOG and waits for its port.
@@ -87,7 +89,7 @@ expect_code() {
 	local want=$1 got
 	shift
 	got=$(pcurl -o "$TFG_TMP/body" -w '%{http_code}' "$@")
-	[ "$got" = "$want" ] || { say "expected $want, got $got: $* ; body: $(head -c 300 "$TFG_TMP/body")"; return 1; }
+	[ "$got" = "$want" ] || { [ -n "${QUIET:-}" ] || say "expected $want, got $got: $* ; body: $(head -c 300 "$TFG_TMP/body")"; return 1; }
 }
 
 rec_count() { wc -l <"$REC"; }
