@@ -251,6 +251,13 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 
 		if (c == '\0')
 			return http_scan_bad(s, 400, "NUL byte in head");
+		/*
+		 * Judged byte by byte, so that the answer does not depend on how the
+		 * bytes were split across reads: the first line has max_line bytes
+		 * before its CR at most.
+		 */
+		if (*s->lines == 0 && i - *s->linestart >= s->max_line && c != '\r' && c != '\n')
+			return http_scan_bad(s, s->line_too_long, "request line too long");
 		if (c == '\r') {
 			if (i + 1 == n)
 				break; /* judge this CR when its next byte has arrived */
@@ -284,16 +291,12 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 			*s->scanned = i + 1;
 			return (ssize_t)(i + 1);
 		}
-		if (*s->lines == 0 && i - 1 - *s->linestart > s->max_line)
-			return http_scan_bad(s, s->line_too_long, "request line too long");
 		(*s->lines)++;
 		if (*s->lines > s->max_lines + 1)
 			return http_scan_bad(s, s->head_too_large, "too many header fields");
 		*s->linestart = i + 1;
 	}
 	*s->scanned = i;
-	if (*s->lines == 0 && i - *s->linestart > s->max_line)
-		return http_scan_bad(s, s->line_too_long, "request line too long");
 	if (n >= s->max_head)
 		return http_scan_bad(s, s->head_too_large, "head too large");
 	return HTTP_INCOMPLETE;
