@@ -536,6 +536,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p = &px.px_conf.c_proxy;
+	/* Fail closed: a configured credential type this version does not enforce is an error. */
+	if (p->p_auth != CONF_AUTH_BASIC) {
+		log_error("%s: [proxy] auth: only \"basic\" is implemented by this version "
+			  "(token and mtls are not; set auth = basic)",
+			  conf_path ? conf_path : CONF_DEFAULT_PATH);
+		return 1;
+	}
+	if (px.px_conf.c_limits.l_default.r_set || px.px_conf.c_limits.l_client.r_set ||
+	    px.px_conf.c_limits.l_nusers > 0 || px.px_conf.c_limits.l_nmodels > 0 ||
+	    px.px_conf.c_limits.l_inflight > 0)
+		log_warn("[limits] is not enforced by this version of " PROG
+			 " (only auth_fail_limit and max_connections are)");
 	if (check)
 		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
 	if (!addr_is_loopback((const struct sockaddr *)&p->p_backend_rest.a_ss))
