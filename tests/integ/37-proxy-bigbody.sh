@@ -39,7 +39,10 @@ check "200 MB response streamed whole ($got bytes)" [ "$got" = $((200 << 20)) ]
 say "200 MB download in $ms ms"
 peak=$(hwm)
 say "proxy peak RSS (VmHWM) after 600 MB streamed: $peak kB"
-check "peak RSS stays under 48 MB" [ "$peak" -lt 49152 ]
+case "$B" in
+*/san) say "SAN build: ASan's quarantine keeps freed TLS records; RSS bound not checked" ;;
+*) check "peak RSS stays under 48 MB" [ "$peak" -lt 49152 ] ;;
+esac
 
 # Expect: 100-continue: a wrong password is answered before the body is sent
 n=$(rec_count)
