@@ -552,6 +552,12 @@ ssize_t http_parse_request(const char *p, size_t n, struct http_req *req)
 	ssize_t end, nh;
 	size_t i, line_end;
 
+	if (req->r_end) {
+		/* parsed before: start over rather than scan on into the body */
+		req->r_scanned = req->r_linestart = req->r_lines = req->r_start = req->r_end = 0;
+		req->r_authorization = NULL;
+		req->r_expect_continue = false;
+	}
 	end = http_scan(p, n, &s);
 	if (end == HTTP_BAD)
 		return http_req_bad(req, s.status, s.error);
@@ -659,6 +665,7 @@ ssize_t http_parse_request(const char *p, size_t n, struct http_req *req)
 		req->r_keepalive = !conn.close;
 	else
 		req->r_keepalive = conn.keepalive && !conn.close;
+	req->r_end = (size_t)end;
 	return end;
 }
 
@@ -700,6 +707,8 @@ ssize_t http_parse_response(const char *p, size_t n, enum http_method req_method
 	size_t i, line_end, k;
 	int minor;
 
+	if (resp->s_end)
+		resp->s_scanned = resp->s_linestart = resp->s_lines = resp->s_end = 0;
 	end = http_scan(p, n, &s);
 	if (end == HTTP_BAD)
 		return http_resp_bad(resp, s.error);
@@ -767,6 +776,7 @@ ssize_t http_parse_response(const char *p, size_t n, enum http_method req_method
 	if (req_method == HTTP_M_HEAD || resp->s_status < 200 || resp->s_status == 204 ||
 	    resp->s_status == 304) {
 		resp->s_framing = HTTP_BODY_NONE;
+		resp->s_end = (size_t)end;
 		return end;
 	}
 	if (te) {
@@ -787,6 +797,7 @@ ssize_t http_parse_response(const char *p, size_t n, enum http_method req_method
 		resp->s_framing = HTTP_BODY_CLOSE;
 		resp->s_keepalive = false;
 	}
+	resp->s_end = (size_t)end;
 	return end;
 }
 

@@ -117,6 +117,7 @@ struct http_req {
 	size_t r_linestart; /* start of the line being scanned */
 	size_t r_lines;	    /* complete non-empty lines so far */
 	size_t r_start;	    /* first byte of the request line (after empty lines) */
+	size_t r_end;	    /* head length after a success (parsing again starts over) */
 };
 
 struct http_resp {
@@ -142,6 +143,7 @@ struct http_resp {
 	size_t s_scanned;
 	size_t s_linestart;
 	size_t s_lines;
+	size_t s_end;
 };
 
 /*

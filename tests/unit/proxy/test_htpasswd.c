@@ -329,6 +329,47 @@ static void test_file(void)
 	ok(!ht, "directory refused");
 }
 
+static void test_large(void)
+{
+	size_t cap = 100000 * 48, n = 0, i, found = 0;
+	char *text = malloc(cap + 64);
+	struct timespec t0, t1;
+	struct htpasswd *ht;
+	struct warns w;
+	double ms;
+
+	subtest("large files");
+	if (!text)
+		abort();
+	for (i = 0; i < 100000; i++)
+		n += (size_t)snprintf(text + n, cap - n,
+				      "user%zu:{SHA}L55TUjtiq8FBorTWAZ0jy6g129A=\n", i);
+	n += (size_t)snprintf(text + n, cap + 64 - n,
+			      "user77777:{SHA}AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&w, 0, sizeof(w));
+	{
+		char err[256];
+
+		ht = htpasswd_load_buf("big", text, n, false, NULL, NULL, err, sizeof(err));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("#   100001 lines loaded in %.0f ms\n", ms);
+	ok(ht && htpasswd_count(ht) == 100000, "100000 users, the late duplicate ignored");
+	for (i = 0; ht && i < 100000; i += 997) {
+		char u[32];
+
+		snprintf(u, sizeof(u), "user%zu", i);
+		found += htpasswd_find(ht, u, strlen(u)) != NULL;
+	}
+	is_int(found, 101, "every sampled user found");
+	ok(ht && verify(ht, "user77777", "correct horse") == 1, "first definition wins");
+	ok(ms < 5000, "loads in well under 5 s");
+	htpasswd_unref(ht);
+	free(text);
+}
+
 static void test_parse_line(void)
 {
 	struct htpasswd_entry e;
@@ -354,6 +395,7 @@ int main(void)
 	test_identity();
 	test_dummy();
 	test_file();
+	test_large();
 	test_parse_line();
 	return done_testing();
 }

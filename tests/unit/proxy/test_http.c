@@ -158,6 +158,15 @@ static void test_request_incremental(void)
 	ok(fresh_incomplete, "every prefix is incomplete (fresh state)");
 	r = req_parse(r1, &req);
 	is_int(r, (ssize_t)head, "body bytes are not part of the head");
+	{
+		const char *g = guard(r1, strlen(r1));
+
+		http_req_init(&req, hdrs, HTTP_MAX_HEADERS, 0, 0);
+		r = http_parse_request(g, strlen(r1), &req);
+		ok(r == (ssize_t)head && http_parse_request(g, strlen(r1), &req) == r &&
+		       req.r_content_length == 3 && req.r_nhdrs == 2,
+		   "parsing again after success gives the same head, not the body");
+	}
 	r = req_parse("GET / HTTP/1.1\r\nHost: h\r\n\r", &req);
 	is_int(r, HTTP_INCOMPLETE, "final CR without its LF is incomplete");
 	r = req_parse("GET / HTTP/1.1\r", &req);
@@ -415,6 +424,15 @@ static void test_response(void)
 	ok(r > 0 && !resp.s_keepalive, "Connection: close response");
 	r = resp_parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", HTTP_M_GET, &resp);
 	is_int(r, HTTP_INCOMPLETE, "partial response head");
+	{
+		static const char s2[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+		const char *g = guard(s2, strlen(s2));
+
+		http_resp_init(&resp, rhdrs, HTTP_MAX_HEADERS, 0);
+		r = http_parse_response(g, strlen(s2), HTTP_M_GET, &resp);
+		ok(r == 38 && http_parse_response(g, strlen(s2), HTTP_M_GET, &resp) == 38,
+		   "response: parsing again after success gives the same head");
+	}
 
 	r = resp_parse("HTTP/1.1 101 Switching Protocols\r\n\r\n", HTTP_M_GET, &resp);
 	ok(r == HTTP_BAD && resp.s_status_err == 502, "101 → bad gateway");
