@@ -26,6 +26,7 @@
 /* 65536 addresses × 48 bytes ≈ 3 MiB: enough to remember a real attack, bounded. */
 #define AUTH_THROTTLE_ENTRIES 65536
 #define AUTH_QUEUE_PER_THREAD 1024
+#define AUTH_INFLIGHT_BUCKETS 256
 
 /* ---- Basic ---------------------------------------------------------------------- */
 
@@ -204,6 +205,7 @@ struct auth {
 	pthread_mutex_t a_q_lock;
 	pthread_cond_t a_q_cond;
 	struct auth_job *a_q_head, *a_q_tail;
+	struct auth_job *a_inflight[AUTH_INFLIGHT_BUCKETS]; /* leaders by aj_key, a_q_lock */
 	size_t a_q_len, a_q_max;
 	bool a_stopping;
 	pthread_t *a_threads;
@@ -549,26 +551,90 @@ struct htpasswd *auth_get_htpasswd(struct auth *a)
 	return ht;
 }
 
+static struct auth_job **auth_inflight_slot(struct auth *a, const uint8_t key[32])
+{
+	return &a->a_inflight[key[1] % AUTH_INFLIGHT_BUCKETS];
+}
+
 int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 {
+	struct auth_job **slot, *lead;
+
+	job->aj_queue = q;
+	job->aj_next = NULL;
+	job->aj_hnext = NULL;
+	job->aj_followers = NULL;
+	job->aj_result = AUTH_ERROR;
+	job->aj_id = 0;
+	if (auth_cred_key(&job->aj_cred, job->aj_key) < 0)
+		return -1;
+	slot = auth_inflight_slot(a, job->aj_key);
 	pthread_mutex_lock(&a->a_q_lock);
 	if (a->a_stopping || a->a_q_len >= a->a_q_max) {
 		pthread_mutex_unlock(&a->a_q_lock);
 		return -1;
 	}
-	job->aj_queue = q;
-	job->aj_next = NULL;
-	job->aj_result = AUTH_ERROR;
-	job->aj_id = 0;
+	a->a_q_len++;
+	for (lead = *slot; lead; lead = lead->aj_hnext)
+		if (CRYPTO_memcmp(lead->aj_key, job->aj_key, 32) == 0)
+			break;
+	if (lead) {
+		/* the same user and password are being checked: share that result */
+		job->aj_next = lead->aj_followers;
+		lead->aj_followers = job;
+		pthread_mutex_unlock(&a->a_q_lock);
+		return 0;
+	}
+	job->aj_hnext = *slot;
+	*slot = job;
 	if (a->a_q_tail)
 		a->a_q_tail->aj_next = job;
 	else
 		a->a_q_head = job;
 	a->a_q_tail = job;
-	a->a_q_len++;
 	pthread_cond_signal(&a->a_q_cond);
 	pthread_mutex_unlock(&a->a_q_lock);
 	return 0;
+}
+
+/* Takes a finished (or abandoned) leader out of the in-flight table: a_q_lock held. */
+static struct auth_job *auth_inflight_remove(struct auth *a, struct auth_job *j)
+{
+	struct auth_job **pp = auth_inflight_slot(a, j->aj_key), *f;
+	size_t n = 1;
+
+	for (; *pp; pp = &(*pp)->aj_hnext)
+		if (*pp == j) {
+			*pp = j->aj_hnext;
+			break;
+		}
+	j->aj_hnext = NULL;
+	f = j->aj_followers;
+	j->aj_followers = NULL;
+	for (struct auth_job *k = f; k; k = k->aj_next)
+		n++;
+	a->a_q_len -= n;
+	return f;
+}
+
+/* Completes a leader and its followers with the leader's result. */
+static void auth_complete(struct auth_job *lead, struct auth_job *followers)
+{
+	struct auth_job *f, *next;
+
+	for (f = followers; f; f = next) {
+		next = f->aj_next;
+		f->aj_result = lead->aj_result;
+		f->aj_id = lead->aj_id;
+		explicit_bzero(f->aj_cred.ac_buf + f->aj_cred.ac_user_len,
+			       sizeof(f->aj_cred.ac_buf) - f->aj_cred.ac_user_len);
+		f->aj_cred.ac_pass = f->aj_cred.ac_buf + f->aj_cred.ac_user_len;
+		f->aj_cred.ac_pass_len = 0;
+		explicit_bzero(f->aj_key, sizeof(f->aj_key));
+		auth_queue_push(f->aj_queue, f);
+	}
+	explicit_bzero(lead->aj_key, sizeof(lead->aj_key));
+	auth_queue_push(lead->aj_queue, lead);
 }
 
 static void auth_verify_job(struct auth *a, struct auth_job *j)
@@ -599,7 +665,7 @@ static void *auth_worker(void *arg)
 	struct auth *a = arg;
 
 	for (;;) {
-		struct auth_job *j;
+		struct auth_job *j, *followers;
 
 		pthread_mutex_lock(&a->a_q_lock);
 		while (!a->a_q_head && !a->a_stopping)
@@ -612,11 +678,14 @@ static void *auth_worker(void *arg)
 		a->a_q_head = j->aj_next;
 		if (!a->a_q_head)
 			a->a_q_tail = NULL;
-		a->a_q_len--;
 		pthread_mutex_unlock(&a->a_q_lock);
 
 		auth_verify_job(a, j);
-		auth_queue_push(j->aj_queue, j);
+		/* followers may still join until the leader leaves the in-flight table */
+		pthread_mutex_lock(&a->a_q_lock);
+		followers = auth_inflight_remove(a, j);
+		pthread_mutex_unlock(&a->a_q_lock);
+		auth_complete(j, followers);
 	}
 }
 
@@ -724,11 +793,15 @@ void auth_free(struct auth *a)
 	for (i = 0; i < a->a_nthreads; i++)
 		pthread_join(a->a_threads[i], NULL);
 	for (j = a->a_q_head; j; j = next) {
+		struct auth_job *followers;
+
 		next = j->aj_next;
-		auth_cred_wipe(&j->aj_cred);
+		followers = auth_inflight_remove(a, j);
 		j->aj_result = AUTH_ERROR;
-		auth_queue_push(j->aj_queue, j);
+		j->aj_id = 0;
+		auth_complete(j, followers);
 	}
+	a->a_q_head = a->a_q_tail = NULL;
 	htpasswd_unref(a->a_ht);
 	auth_shards_free(a->a_cache, a->a_cache_sets, sizeof(struct auth_cache_slot));
 	auth_shards_free(a->a_thr, a->a_thr_sets, sizeof(struct auth_thr_slot));

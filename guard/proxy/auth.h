@@ -11,7 +11,9 @@
  *   3. auth_cache_lookup() == 1         → authenticated, no pool, no hash.
  *   4. else auth_submit(job, queue)     → the pool verifies, caches a success, and
  *      appends the job to the worker's queue, whose eventfd becomes readable;
- *      auth_submit() == -1 (queue full) → 503.
+ *      auth_submit() == -1 (queue full) → 503. Identical credentials submitted while
+ *      one check is in flight wait for its result instead of hashing again (a client
+ *      opening 50 connections at once costs one bcrypt, not 50).
  *   5. the loop calls auth_queue_drain() on that eventfd and resumes each job's
  *      connection: AUTH_OK → go on; AUTH_FAIL → auth_throttle_fail() + 401;
  *      AUTH_ERROR → 500.
@@ -100,6 +102,9 @@ struct auth_job {
 	/* --- private --- */
 	struct auth_job *aj_next;
 	struct auth_queue *aj_queue;
+	uint8_t aj_key[32];	       /* the cache key: identical jobs share one hash */
+	struct auth_job *aj_hnext;     /* in-flight table chain (leaders only) */
+	struct auth_job *aj_followers; /* identical jobs waiting for this one's result */
 };
 
 struct auth_job *auth_job_new(void);	/* NULL on ENOMEM */

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -145,6 +146,7 @@ static struct htpasswd *table(const char *text)
 /* password "correct horse" */
 #define SHA_LINE     "{SHA}L55TUjtiq8FBorTWAZ0jy6g129A="
 #define BCRYPT5_LINE "$2y$05$.f/.mZ6lNBtg3i30eeZXXOsE33n/ewdhvLq43diA8Ggz9lD5abwMG"
+#define BCRYPT8_LINE "$2y$08$8hc9.zepplkiwVOGGK9RoufnPG/RWtICDv4L2Hiv8m98AaBt5xXhK"
 
 static void cred(struct auth_cred *c, const char *u, const char *p)
 {
@@ -351,9 +353,12 @@ static void test_pool(void)
 	char err[256];
 	struct auth *a;
 	int i, n, okc = 0, failc = 0, errc = 0, wiped = 1, argsum = 0, names = 1;
+	double carol_ms = 0;
 
 	subtest("verifier pool");
-	a = auth_new(&p, table("alice:" BCRYPT5_LINE "\nbob:" SHA_LINE "\n"), 2, err, sizeof(err));
+	a = auth_new(&p,
+		     table("alice:" BCRYPT5_LINE "\nbob:" SHA_LINE "\ncarol:" BCRYPT8_LINE "\n"), 2,
+		     err, sizeof(err));
 	if (!ok(a && q, "auth_new and a queue"))
 		return;
 	for (i = 0; i < 6; i++) {
@@ -392,6 +397,55 @@ static void test_pool(void)
 	cred(&c, "alice", "wrong");
 	ok(auth_cache_lookup(a, &c, auth_now_ms()) == 0, "a failed login is not cached");
 	auth_cred_wipe(&c);
+
+	/* one bcrypt-8 check, for scale */
+	{
+		struct timespec t0, t1;
+		struct auth_job *one = auth_job_new();
+
+		cred(&one->aj_cred, "carol", "nope");
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (auth_submit(a, one, q) != 0 || drain_until(q, done, 1) != 1)
+			abort();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		carol_ms =
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		auth_job_free(done[0]);
+	}
+	/* identical credentials in flight share one verification */
+	{
+		struct timespec t0, t1;
+		double ms;
+		int same = 1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < 32; i++) {
+			jobs[i] = auth_job_new();
+			cred(&jobs[i]->aj_cred, "carol", i == 31 ? "wrong" : "correct horse");
+			if (auth_submit(a, jobs[i], q) != 0)
+				abort();
+		}
+		n = drain_until(q, done, 32);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms =
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		is_int(n, 32, "32 jobs for one user come back");
+		for (i = 0; i < n; i++) {
+			bool wrong =
+			    done[i]->aj_cred.ac_user_len == 5 && done[i]->aj_result == AUTH_FAIL;
+			bool right = done[i]->aj_result == AUTH_OK;
+
+			if (!wrong && !right)
+				same = 0;
+			okc += right;
+		}
+		ok(same, "followers get the leader's result");
+		printf("#   32 submissions (31 identical) of a bcrypt-8 login: %.1f ms\n", ms);
+		ok(ms < 6 * carol_ms + 20, "31 identical logins cost about one bcrypt, not 31");
+		for (i = 0; i < n; i++)
+			auth_job_free(done[i]);
+	}
+	is_int(okc, 2 + 31, "31 right, 1 wrong");
 
 	/* shutting down with jobs still queued: every job still comes back */
 	for (i = 0; i < 40; i++) {
