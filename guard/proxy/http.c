@@ -70,13 +70,6 @@ bool http_str_ieq(struct http_str s, const char *name)
 	return name[i] == '\0';
 }
 
-static bool http_str_iprefix(struct http_str s, const char *prefix)
-{
-	size_t k = strlen(prefix);
-
-	return s.n >= k && http_str_ieq((struct http_str){ s.p, k }, prefix);
-}
-
 const char *http_method_name(enum http_method m)
 {
 	static const char *const names[] = {
@@ -106,6 +99,28 @@ static enum http_method http_method_parse(struct http_str s)
 	return HTTP_M_OTHER;
 }
 
+/*
+ * Prefix match where '_' in name also matches '-': some back ends (CGI-style header
+ * maps, WSGI) turn X_Forwarded_For into the same variable as X-Forwarded-For, so a
+ * client must not be able to smuggle a forwarded header past us under that spelling.
+ */
+static bool http_name_dash_iprefix(struct http_str name, const char *prefix)
+{
+	size_t k = strlen(prefix), i;
+
+	if (name.n < k)
+		return false;
+	for (i = 0; i < k; i++) {
+		unsigned char c = http_lower((unsigned char)name.p[i]);
+
+		if (c == '_')
+			c = '-';
+		if (c != (unsigned char)prefix[i])
+			return false;
+	}
+	return true;
+}
+
 static enum http_hdr_kind http_hdr_classify(struct http_str name)
 {
 	static const struct {
@@ -131,7 +146,8 @@ static enum http_hdr_kind http_hdr_classify(struct http_str name)
 	};
 	size_t i;
 
-	if (http_str_iprefix(name, "x-forwarded-"))
+	if (http_name_dash_iprefix(name, "x-forwarded-") ||
+	    http_name_dash_iprefix(name, "x-real-ip"))
 		return HTTP_H_X_FORWARDED;
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (http_str_ieq(name, known[i].name))

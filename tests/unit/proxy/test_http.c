@@ -339,6 +339,7 @@ static void test_headers_hop(void)
 				 "Keep-Alive: 5\r\n"
 				 "X-Forwarded-For: 6.6.6.6\r\n"
 				 "X-Real-IP: 6.6.6.6\r\n"
+				 "X_Forwarded_User: admin\r\n"
 				 "Forwarded: for=6.6.6.6\r\n"
 				 "Proxy-Authorization: Basic x\r\n"
 				 "TE: trailers\r\n"
@@ -366,6 +367,8 @@ static void test_headers_hop(void)
 	ok(h && h->h_kind == HTTP_H_X_FORWARDED, "X-Forwarded-For classified");
 	h = http_header_find(req.r_hdrs, req.r_nhdrs, "x-real-ip");
 	ok(h && h->h_kind == HTTP_H_X_FORWARDED, "X-Real-IP classified");
+	h = http_header_find(req.r_hdrs, req.r_nhdrs, "x_forwarded_user");
+	ok(h && h->h_kind == HTTP_H_X_FORWARDED, "X_Forwarded_User (underscores) classified");
 	h = http_header_find(req.r_hdrs, req.r_nhdrs, "forwarded");
 	ok(h && h->h_kind == HTTP_H_FORWARDED, "Forwarded classified");
 	h = http_header_find(req.r_hdrs, req.r_nhdrs, "content-type");
