@@ -313,6 +313,9 @@ static void conn_up_release(struct conn *c, bool reusable)
 	c->c_up_reg = false;
 	upstream_release(c->c_up, reusable);
 	c->c_up = NULL;
+	/* Bytes the old backend connection sent past its response must never be parsed as
+	 * the next response (that would desynchronise requests and answers). */
+	c->c_uin.off = c->c_uin.len = 0;
 }
 
 /* ---- logging ---------------------------------------------------------------------------- */
