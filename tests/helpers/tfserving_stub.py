@@ -14,6 +14,7 @@ Test switches, chosen by model name so one stub serves every case:
   slow      answers after --slow-ms milliseconds
   closemid  sends a head promising 100000 bytes, 10 of them, then closes
   big       predict answers with --big-bytes bytes of JSON (streamed)
+  extra     answers, then writes a second, unasked-for response on the same connection
 Each request is appended to --record as one JSON line: method, path, raw
 headers (list of [name, value]), body length and SHA-256, HTTP version.
 """
@@ -180,6 +181,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if model == "extra":
+            body = b'{"ok": true}\n'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body + b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"smuggled\":1}")
+            return
         ver = version or "123"
         if self.command == "GET" and verb is None:
             if meta:
@@ -255,7 +264,7 @@ def main():
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
     ap.add_argument("--port-file", help="write the port here once listening")
     ap.add_argument("--record", help="append one JSON line per request here")
-    ap.add_argument("--models", default="half_plus_two,fraud,churn,secret,slow,closemid,big,"
+    ap.add_argument("--models", default="half_plus_two,fraud,churn,secret,slow,closemid,big,extra,"
                                          "a/b,caf\u00e9")
     ap.add_argument("--slow-ms", type=int, default=3000)
     ap.add_argument("--big-bytes", type=int, default=8 << 20)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tfguard-proxy, the backend side: refused → 502, connect hangs → 504, slow → 504,
 # closed mid-response → the client connection is closed (never hung); keep-alive reuse
-# of backend connections, transparent retry of a GET on a stale pooled connection
+# of backend connections, no desynchronisation by extra backend bytes, transparent retry of a GET on a stale pooled connection
 # after the backend restarted, and an 8 MiB response streamed byte for byte.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
@@ -25,6 +25,11 @@ check "over one backend connection" [ "$("$PY" -c 'import json,sys; print(len({j
 want=$(curl -s "http://127.0.0.1:$STUB_PORT/v1/models/big:predict" -d '{}' | sha256sum)
 got=$(pcurl "${U[@]}" -d '{}' "$(PURL /v1/models/big:predict)" | sha256sum)
 check "8 MiB response byte for byte" [ "$want" = "$got" ]
+
+# a backend that sends an unasked-for second response: it is never given to anyone
+out=$(pcurl "${U[@]}" "$(PURL /v1/models/extra)" "$(PURL /v1/models/fraud)" "$(PURL /v1/models/churn)")
+check "extra bytes from the backend are not taken as the next answer" bash -c "! grep -q smuggled <<<'$out'"
+check "... the next answers are the real ones" [ "$(grep -c model_version_status <<<"$out")" = 2 ]
 
 # slow backend → 504 after response_timeout
 t0=$(date +%s%N)
