@@ -35,6 +35,17 @@ void auth_cred_wipe(struct auth_cred *cred)
 	explicit_bzero(cred, sizeof(*cred));
 }
 
+void auth_cred_copy(struct auth_cred *dst, const struct auth_cred *src)
+{
+	if (dst == src)
+		return;
+	memcpy(dst->ac_buf, src->ac_buf, sizeof(dst->ac_buf));
+	dst->ac_user = src->ac_user ? dst->ac_buf + (src->ac_user - src->ac_buf) : NULL;
+	dst->ac_user_len = src->ac_user_len;
+	dst->ac_pass = src->ac_pass ? dst->ac_buf + (src->ac_pass - src->ac_buf) : NULL;
+	dst->ac_pass_len = src->ac_pass_len;
+}
+
 enum auth_basic auth_basic_decode(const char *value, size_t n, struct auth_cred *cred)
 {
 	static const char scheme[] = "basic";

@@ -79,6 +79,8 @@ struct auth_cred {
  */
 enum auth_basic auth_basic_decode(const char *value, size_t n, struct auth_cred *cred);
 void auth_cred_wipe(struct auth_cred *cred);
+/* Copies a decoded cred (its pointers point into its own buffer: never memcpy one). */
+void auth_cred_copy(struct auth_cred *dst, const struct auth_cred *src);
 
 enum auth_result {
 	AUTH_ERROR = -1, /* internal error (memory, crypt): 500 */

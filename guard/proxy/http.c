@@ -1026,7 +1026,7 @@ ssize_t http_chunked_feed(struct http_chunked *ch, const char *p, size_t n)
 			if (!http_is_tchar(c))
 				return http_chunked_bad(ch, 400, "bad trailer field");
 			ch->ch_state = CH_TRAILER_NAME;
-			/* fall through */
+			__attribute__((fallthrough));
 		case CH_TRAILER_NAME:
 		case CH_TRAILER_VAL:
 			if (++ch->ch_trailer_bytes > HTTP_CHUNK_TRAILER_MAX)

@@ -121,6 +121,15 @@ static void test_basic(void)
 	ok(decode_raw("userpass", 8, &c) == AUTH_BASIC_MALFORMED && all_zero(&c, sizeof(c)),
 	   "a failed decode leaves the struct wiped");
 	ok(decode("Basic dXNlcjpwYXNz", &c) == AUTH_BASIC_OK, "fill again");
+	{
+		struct auth_cred d;
+
+		auth_cred_copy(&d, &c);
+		auth_cred_wipe(&c);
+		ok(cred_is(&d, "user", "pass") && d.ac_user == d.ac_buf,
+		   "auth_cred_copy: pointers into the copy's own buffer");
+		auth_cred_wipe(&d);
+	}
 	auth_cred_wipe(&c);
 	ok(all_zero(&c, sizeof(c)), "auth_cred_wipe wipes");
 }
