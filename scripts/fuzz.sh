@@ -44,7 +44,7 @@ for t in $targets; do
 	fi
 	mkdir -p "$B/corpus/$t" "tests/fuzz/corpus/$t"
 	dict=""
-	case $t in http_*) dict="-dict=tests/fuzz/http.dict" ;; esac
+	case $t in http_* | route) dict="-dict=tests/fuzz/http.dict" ;; esac
 	echo "fuzz: running $t for ${secs}s"
 	# shellcheck disable=SC2086
 	if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \

@@ -11,7 +11,7 @@
 #include "http.h"
 #include "route.h"
 
-#define CAP 16
+#include "route_diff.h"
 
 static void check_req(const char *p, size_t n, ssize_t r, const struct http_req *req)
 {
@@ -58,6 +58,8 @@ static void check_req(const char *p, size_t n, ssize_t r, const struct http_req 
 	{
 		struct route rt;
 		int rc = route_match(req->r_method, req->r_target.p, req->r_target.n, &rt);
+
+		check_route_differential(req->r_method, req->r_target.p, req->r_target.n, &rt, rc);
 
 		if (rc == 0) {
 			FUZZ_CHECK(rt.rt_kind != ROUTE_NONE && rt.rt_status == 0);

@@ -110,3 +110,18 @@ confs = [
 ]
 for c in confs:
     put('conf', c)
+
+routes = [
+    (0, '/v1/models/fraud'), (0, '/v1/models/fraud/versions/3'), (0, '/v1/models/fraud/labels/stable'),
+    (0, '/v1/models/fraud/metadata'), (0, '/v1/models/fraud/versions/7/metadata'),
+    (0, '/v1/models/fraud/labels/canary/metadata'), (0, '/v1/models/metadata'),
+    (1, '/v1/models/fraud:predict'), (1, '/v1/models/fraud:classify'), (1, '/v1/models/fraud:regress'),
+    (1, '/v1/models/fraud/versions/2:predict'), (1, '/v1/models/fraud/labels/stable:predict'),
+    (1, '/V1/MODELS/fraud:PREDICT'), (1, '/v1/models/fr%61ud:predict'), (1, '/v1/models/a%3Ab:predict'),
+    (0, '/v1/models/fraud?x=1'), (1, '/v1/models/fraud?x:predict'), (0, '/monitoring/prometheus/metrics'),
+    (1, '/v1/models/a%2Fb:predict'), (1, '/v1/models/a%00b:predict'), (1, '/v1/models/%2e%2e:predict'),
+    (0, '/v1/models/versions/1'), (1, '/v1/models/x/versions/99999999999999999999:predict'),
+    (2, '/v1/models/x'), (3, '/v1/models/x:predict'), (0, '/v1/models/x:predict'), (1, '/v1/models/x'),
+]
+for m, t in routes:
+    put('route', chr(m) + t)
