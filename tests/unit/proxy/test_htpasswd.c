@@ -135,6 +135,62 @@ static void test_schemes(void)
 	htpasswd_unref(ht);
 }
 
+/*
+ * $apr1$ across password lengths that exercise every branch of MD5-crypt (the 16-byte
+ * alternate-sum loop, the length-bit loop): htpasswd -nbm with password
+ * c[i] = 33 + (i * 7) % 90, ':' replaced by '_'.
+ */
+static void test_apr1_lengths(void)
+{
+	static const struct {
+		size_t n;
+		const char *hash;
+	} v[] = {
+		{ 0, "$apr1$2aa/3/Ay$r2ypWw2gw4D2J0scntjI2/" },
+		{ 1, "$apr1$kjZbTqmz$sdb3xjDxDNsRU9k5Pt6j90" },
+		{ 2, "$apr1$mdQjlysi$svb3EF41wWG44s/3QspBc0" },
+		{ 7, "$apr1$TXYyccGr$koTLf8n3XhlSQNAQj5RtN0" },
+		{ 8, "$apr1$8jP.Z.EJ$2eHyGfs0l2Y0tRe1bAz2/1" },
+		{ 15, "$apr1$VdKsL.z9$ENkToDmd7W/8VjTyn8.9d." },
+		{ 16, "$apr1$/UEPdKjm$GY5/9Dy/Dbl7AbXRIJ5Xh/" },
+		{ 17, "$apr1$5dEsZXso$hzUJZJmrwpa9QfSYnQRi81" },
+		{ 31, "$apr1$3CEgOro/$7pnn6UJ3Zi6sMEID917sF/" },
+		{ 32, "$apr1$31sw5j56$n.3d/vTf/Q/Z2S6ErLNuC1" },
+		{ 33, "$apr1$STHoTAPJ$7VxukKQGzHgccTWX3WriO/" },
+		{ 48, "$apr1$ov.NmhnL$.zGDocCH3xbgrB.OqpzlT1" },
+		{ 64, "$apr1$A8pCx3Hg$R.XiyOal3SnEYZM5qKnTV1" },
+		{ 100, "$apr1$ktqlQPDB$OhucWVPT0oCSLVu8ZVwce/" },
+		{ 200, "$apr1$DijTXFHl$zjIVpEEqfatuawzGP0TKy0" },
+	};
+	size_t i, k, good = 0, wrong_ok = 0;
+
+	subtest("$apr1$ against htpasswd -m, password lengths 0..200");
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char text[128], pw[256];
+		struct htpasswd *ht;
+		struct warns w;
+
+		for (k = 0; k < v[i].n; k++) {
+			pw[k] = (char)(33 + (k * 7) % 90);
+			if (pw[k] == ':')
+				pw[k] = '_';
+		}
+		pw[v[i].n] = '\0';
+		snprintf(text, sizeof(text), "u:%s\n", v[i].hash);
+		ht = load(text, false, &w);
+		if (ht && htpasswd_verify(ht, "u", 1, pw, v[i].n, NULL) == 1)
+			good++;
+		else
+			printf("#   length %zu failed\n", v[i].n);
+		pw[v[i].n] = 'x';
+		if (ht && htpasswd_verify(ht, "u", 1, pw, v[i].n + 1, NULL) == 0)
+			wrong_ok++;
+		htpasswd_unref(ht);
+	}
+	is_int(good, sizeof(v) / sizeof(v[0]), "every length verifies");
+	is_int(wrong_ok, sizeof(v) / sizeof(v[0]), "one extra character fails at every length");
+}
+
 static void test_generated(void)
 {
 	static const char *const prefixes[] = { "$y$", "$2b$", "$6$", "$5$", "$1$" };
@@ -390,6 +446,7 @@ static void test_parse_line(void)
 int main(void)
 {
 	test_schemes();
+	test_apr1_lengths();
 	test_generated();
 	test_malformed();
 	test_identity();
