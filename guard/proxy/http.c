@@ -637,7 +637,8 @@ ssize_t http_parse_request(const char *p, size_t n, struct http_req *req)
 			/* RFC 9110 §10.1.1: an expectation we cannot meet → 417 */
 			if (!http_str_ieq(h->h_value, "100-continue"))
 				return http_req_bad(req, 417, "unsupported Expect");
-			req->r_expect_continue = true;
+			/* RFC 9110 §10.1.1: ignored in an HTTP/1.0 request */
+			req->r_expect_continue = req->r_minor >= 1;
 			break;
 		default:
 			break;

@@ -75,7 +75,7 @@ enum http_hdr_kind {
 	HTTP_H_CONNECTION,
 	HTTP_H_EXPECT,
 	HTTP_H_AUTHORIZATION,
-	HTTP_H_X_FORWARDED, /* any "X-Forwarded-*" and "X-Real-IP": never trust the client's */
+	HTTP_H_X_FORWARDED, /* "X-Forwarded-*", "X-Real-IP", also spelt with '_': never trusted */
 	HTTP_H_FORWARDED,   /* RFC 7239 Forwarded */
 	HTTP_H_HOP,
 };
@@ -104,7 +104,7 @@ struct http_req {
 	size_t r_nhdrs;
 	enum http_framing r_framing; /* HTTP_BODY_NONE, _LENGTH or _CHUNKED */
 	uint64_t r_content_length;   /* valid for HTTP_BODY_LENGTH */
-	bool r_expect_continue;	     /* "Expect: 100-continue" */
+	bool r_expect_continue;	     /* "Expect: 100-continue" in an HTTP/1.1 request */
 	bool r_keepalive; /* the client wants the connection kept (version + Connection) */
 	const struct http_header *r_authorization; /* the single Authorization header, or NULL */
 

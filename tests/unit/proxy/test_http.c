@@ -103,6 +103,8 @@ static void test_request_basic(void)
 	r = req_parse("GET / HTTP/1.0\r\n\r\n", &req);
 	ok(r > 0 && req.r_minor == 0 && !req.r_keepalive && req.r_host.n == 0,
 	   "HTTP/1.0 without Host, closes by default");
+	r = req_parse("POST / HTTP/1.0\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n", &req);
+	ok(r > 0 && !req.r_expect_continue, "Expect: 100-continue ignored in HTTP/1.0");
 	r = req_parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &req);
 	ok(r > 0 && req.r_keepalive, "HTTP/1.0 with Connection: keep-alive");
 	r = req_parse("GET / HTTP/1.9\r\nHost: h\r\n\r\n", &req);
