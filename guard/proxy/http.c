@@ -37,9 +37,23 @@ static bool http_is_tchar(unsigned char c)
  */
 static bool http_is_target_char(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c != '\0' && strchr("-._~!$&'()*+,;=:@/?%", c) != NULL;
+	static unsigned char table[256];
+	static const char punct[] = "-._~!$&'()*+,;=:@/?%";
+
+	/* filled on first use; racing threads write the same bytes */
+	if (!__atomic_load_n(&table['/'], __ATOMIC_ACQUIRE)) {
+		unsigned i;
+
+		for (i = 0; i < 256; i++)
+			if (i != '/')
+				__atomic_store_n(&table[i],
+						 (i >= 'a' && i <= 'z') || (i >= 'A' && i <= 'Z') ||
+						     (i >= '0' && i <= '9') ||
+						     (i && strchr(punct, (int)i)),
+						 __ATOMIC_RELAXED);
+		__atomic_store_n(&table['/'], 1, __ATOMIC_RELEASE);
+	}
+	return table[c] != 0;
 }
 
 static int http_hexval(unsigned char c)
@@ -126,31 +140,48 @@ static enum http_hdr_kind http_hdr_classify(struct http_str name)
 	static const struct {
 		const char *name;
 		enum http_hdr_kind kind;
+		size_t len;
 	} known[] = {
-		{ "host", HTTP_H_HOST },
-		{ "content-length", HTTP_H_CONTENT_LENGTH },
-		{ "transfer-encoding", HTTP_H_TRANSFER_ENCODING },
-		{ "connection", HTTP_H_CONNECTION },
-		{ "expect", HTTP_H_EXPECT },
-		{ "authorization", HTTP_H_AUTHORIZATION },
-		{ "x-real-ip", HTTP_H_X_FORWARDED },
-		{ "forwarded", HTTP_H_FORWARDED },
+		{ "host", HTTP_H_HOST, 4 },
+		{ "content-length", HTTP_H_CONTENT_LENGTH, 14 },
+		{ "transfer-encoding", HTTP_H_TRANSFER_ENCODING, 17 },
+		{ "connection", HTTP_H_CONNECTION, 10 },
+		{ "expect", HTTP_H_EXPECT, 6 },
+		{ "authorization", HTTP_H_AUTHORIZATION, 13 },
+		{ "forwarded", HTTP_H_FORWARDED, 9 },
 		/* RFC 9110 §7.6.1 hop-by-hop fields, plus the non-standard Proxy-Connection */
-		{ "keep-alive", HTTP_H_HOP },
-		{ "proxy-connection", HTTP_H_HOP },
-		{ "te", HTTP_H_HOP },
-		{ "trailer", HTTP_H_HOP },
-		{ "upgrade", HTTP_H_HOP },
-		{ "proxy-authorization", HTTP_H_HOP },
-		{ "proxy-authenticate", HTTP_H_HOP },
+		{ "keep-alive", HTTP_H_HOP, 10 },
+		{ "proxy-connection", HTTP_H_HOP, 16 },
+		{ "te", HTTP_H_HOP, 2 },
+		{ "trailer", HTTP_H_HOP, 7 },
+		{ "upgrade", HTTP_H_HOP, 7 },
+		{ "proxy-authorization", HTTP_H_HOP, 19 },
+		{ "proxy-authenticate", HTTP_H_HOP, 18 },
 	};
 	size_t i;
 
-	if (http_name_dash_iprefix(name, "x-forwarded-") ||
-	    http_name_dash_iprefix(name, "x-real-ip"))
-		return HTTP_H_X_FORWARDED;
+	/* most fields are none of these: the first letter rules out nearly all */
+	switch (http_lower((unsigned char)name.p[0])) {
+	case 'a':
+	case 'c':
+	case 'e':
+	case 'f':
+	case 'h':
+	case 'k':
+	case 'p':
+	case 't':
+	case 'u':
+		break;
+	case 'x':
+		if (http_name_dash_iprefix(name, "x-forwarded-") ||
+		    http_name_dash_iprefix(name, "x-real-ip"))
+			return HTTP_H_X_FORWARDED;
+		return HTTP_H_OTHER;
+	default:
+		return HTTP_H_OTHER;
+	}
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (http_str_ieq(name, known[i].name))
+		if (known[i].len == name.n && http_str_ieq(name, known[i].name))
 			return known[i].kind;
 	return HTTP_H_OTHER;
 }
@@ -261,19 +292,24 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 	size_t i = *s->scanned;
 	/* the head, CRLF CRLF included, must fit in max_head bytes: look no further */
 	size_t lim = n < s->max_head ? n : s->max_head;
+	/*
+	 * The first line may have max_line bytes before its CR. Judged byte by byte (the
+	 * first byte past the limit answers 414), so that the answer does not depend on
+	 * how the bytes were split across reads.
+	 */
+	size_t lim1 = *s->lines == 0 ? *s->linestart + s->max_line : SIZE_MAX;
 
 	for (; i < lim; i++) {
 		unsigned char c = (unsigned char)p[i];
 
+		/* the common case first: one compare for every byte that is not special */
+		if (c > '\r' || (c != '\0' && c != '\r' && c != '\n')) {
+			if (i >= lim1)
+				return http_scan_bad(s, s->line_too_long, "request line too long");
+			continue;
+		}
 		if (c == '\0')
 			return http_scan_bad(s, 400, "NUL byte in head");
-		/*
-		 * Judged byte by byte, so that the answer does not depend on how the
-		 * bytes were split across reads: the first line has max_line bytes
-		 * before its CR at most.
-		 */
-		if (*s->lines == 0 && i - *s->linestart >= s->max_line && c != '\r' && c != '\n')
-			return http_scan_bad(s, s->line_too_long, "request line too long");
 		if (c == '\r') {
 			if (i + 1 == n)
 				break; /* judge this CR when its next byte has arrived */
@@ -285,8 +321,6 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 				return http_scan_bad(s, 400, "bare CR in head");
 			continue;
 		}
-		if (c != '\n')
-			continue;
 		/*
 		 * RFC 9112 §2.2 lets a recipient accept a bare LF as a line terminator.
 		 * Deviation: we do not, because a front end and a back end that disagree
@@ -300,6 +334,7 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 				/* RFC 9112 §2.2: empty lines before the request line are ignored */
 				*s->start = i + 1;
 				*s->linestart = i + 1;
+				lim1 = i + 1 + s->max_line;
 				continue;
 			}
 			if (*s->lines == 0)
@@ -311,6 +346,7 @@ static ssize_t http_scan(const char *p, size_t n, struct http_scan *s)
 		if (*s->lines > s->max_lines + 1)
 			return http_scan_bad(s, s->head_too_large, "too many header fields");
 		*s->linestart = i + 1;
+		lim1 = SIZE_MAX;
 	}
 	*s->scanned = i;
 	if (n >= s->max_head)
