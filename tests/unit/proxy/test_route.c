@@ -190,8 +190,7 @@ static void test_acl(void)
 		      "alice = fraud, churn\n"
 		      "bob = *\n"
 		      "carol = fraud, @metrics\n"
-		      "mallory = @metrics\n"
-		      "ops = *, @metrics\n");
+		      "mallory = @metrics\n");
 	ok(allows(&c, "alice", HTTP_M_POST, "/v1/models/fraud:predict"), "alice may predict fraud");
 	ok(allows(&c, "alice", HTTP_M_GET, "/v1/models/churn/metadata"), "alice may read churn");
 	ok(allows(&c, "alice", HTTP_M_POST, "/V1/MODELS/fr%61ud/VERSIONS/1:PREDICT"),
@@ -210,9 +209,6 @@ static void test_acl(void)
 	ok(allows(&c, "carol", HTTP_M_POST, "/v1/models/fraud:predict"), "carol fraud");
 	ok(!allows(&c, "mallory", HTTP_M_GET, "/v1/models/%40metrics"),
 	   "@metrics is not a model grant");
-	ok(allows(&c, "ops", HTTP_M_POST, "/v1/models/any:predict") &&
-	       allows(&c, "ops", HTTP_M_GET, "/monitoring/prometheus/metrics"),
-	   "'*, @metrics' grants every model and the metrics");
 	ok(!allows(&c, "dave", HTTP_M_POST, "/v1/models/fraud:predict"),
 	   "user without an ACL line is denied");
 	ok(!allows(&c, "", HTTP_M_POST, "/v1/models/fraud:predict"), "empty user denied");
