@@ -123,7 +123,6 @@ struct conn {
 
 	/* --- the backend side --- */
 	struct upstream *c_up;
-	bool c_up_reg;	 /* c_up's fd is registered with the loop */
 	bool c_up_bytes; /* the backend sent something for this request */
 	struct http_header c_rhdrs[HTTP_MAX_HEADERS];
 	struct http_resp c_resp;
@@ -308,9 +307,6 @@ static void conn_up_release(struct conn *c, bool reusable)
 {
 	if (c->c_up == NULL)
 		return;
-	if (c->c_up_reg)
-		ev_del(c->c_w->w_loop, c->c_up->u_fd);
-	c->c_up_reg = false;
 	upstream_release(c->c_up, reusable);
 	c->c_up = NULL;
 	/* Bytes the old backend connection sent past its response must never be parsed as
@@ -812,7 +808,7 @@ static int conn_h_upstream_connect(struct conn *c)
 	int r;
 
 	if (c->c_up == NULL) {
-		c->c_up = upstream_lease(&w->w_pool, c->c_retried);
+		c->c_up = upstream_lease(&w->w_pool, c->c_retried, conn_up_cb, c);
 		if (c->c_up == NULL) {
 			metrics_add(&w->w_m.m_up_errors[METRICS_UP_CONNECT], 1);
 			log_warn("backend %s: %s", conn_cfg(c)->p_backend_rest.a_text,
@@ -820,11 +816,6 @@ static int conn_h_upstream_connect(struct conn *c)
 			return conn_error(c, 502, "Backend unavailable", NULL);
 		}
 		c->c_up_bytes = false;
-		if (ev_add(w->w_loop, c->c_up->u_fd, 0, conn_up_cb, c) < 0) {
-			conn_up_release(c, false);
-			return conn_error(c, 500, "Internal error", NULL);
-		}
-		c->c_up_reg = true;
 	}
 	r = upstream_connect_poll(c->c_up);
 	if (r == 0) {
@@ -1294,11 +1285,16 @@ static void conn_set_interest(struct conn *c)
 {
 	struct ev_loop *loop = c->c_w->w_loop;
 
-	if (ev_mod(loop, c->c_fd, c->c_want_c) < 0) {
+	/*
+	 * Lazy disable: while the backend is busy the client needs no events, but switching
+	 * EV_READ off and on costs two epoll_ctl per request. The mask stays; if the client
+	 * does send something meanwhile, conn_client_cb() switches it off then.
+	 */
+	if (c->c_want_c != 0 && ev_mod(loop, c->c_fd, c->c_want_c) < 0) {
 		conn_close(c);
 		return;
 	}
-	if (c->c_up != NULL && c->c_up_reg && ev_mod(loop, c->c_up->u_fd, c->c_want_u) < 0)
+	if (c->c_up != NULL && c->c_up->u_watched && ev_mod(loop, c->c_up->u_fd, c->c_want_u) < 0)
 		conn_close(c);
 }
 
@@ -1390,11 +1386,15 @@ static void conn_client_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 {
 	struct conn *c = arg;
 
-	(void)loop;
-	(void)fd;
 	if ((events & (EPOLLERR | EPOLLHUP)) && c->c_state != CONN_SEND_ERROR) {
 		/* The socket is dead both ways: nothing more can be said to the client. */
 		conn_close(c);
+		return;
+	}
+	if ((events & c->c_want_c) == 0 && !(events & (EPOLLERR | EPOLLHUP))) {
+		/* An event the current state did not ask for (see conn_set_interest). */
+		if (ev_mod(loop, fd, c->c_want_c) < 0)
+			conn_close(c);
 		return;
 	}
 	conn_step(c);
@@ -1409,8 +1409,9 @@ static void conn_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		 * Level-triggered HUP cannot be masked: stop watching; the handler that next
 		 * reads or writes this socket sees the error immediately.
 		 */
-		ev_del(loop, fd);
-		c->c_up_reg = false;
+		(void)loop;
+		(void)fd;
+		upstream_unwatch(c->c_up);
 		return;
 	}
 	conn_step(c);
@@ -1518,6 +1519,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	if (cbuf_alloc(&c->c_in, p->p_max_header_bytes + 4096) < 0 ||
 	    cbuf_alloc(&c->c_out, p->p_max_header_bytes + CONN_OUT_EXTRA) < 0)
 		goto out_free;
+	c->c_want_c = EV_READ; /* what the first event must be (see conn_client_cb) */
 	if (ev_add(w->w_loop, fd, EV_READ, conn_client_cb, c) < 0)
 		goto out_free;
 	c->c_next = w->w_conns;

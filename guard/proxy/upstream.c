@@ -12,8 +12,17 @@
 
 static void upstream_close(struct upstream *u)
 {
+	if (u->u_watched)
+		ev_del(u->u_pool->up_loop, u->u_fd);
 	close(u->u_fd);
 	free(u);
+}
+
+void upstream_unwatch(struct upstream *u)
+{
+	if (u->u_watched)
+		ev_del(u->u_pool->up_loop, u->u_fd);
+	u->u_watched = false;
 }
 
 static void upool_unlink(struct upool *pool, struct upstream *u)
@@ -34,8 +43,9 @@ static void upool_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *a
 {
 	struct upstream *u = arg;
 
+	(void)loop;
+	(void)fd;
 	(void)events;
-	ev_del(loop, fd);
 	upool_unlink(u->u_pool, u);
 	upstream_close(u);
 }
@@ -54,7 +64,6 @@ static void upool_reap_cb(struct ev_loop *loop, int fd, uint32_t events, void *a
 		if (now - u->u_idle_since >= pool->up_idle_ms) {
 			*pp = u->u_next;
 			pool->up_nidle--;
-			ev_del(loop, u->u_fd);
 			upstream_close(u);
 		} else {
 			pp = &u->u_next;
@@ -80,25 +89,24 @@ void upool_drain(struct upool *pool)
 		struct upstream *u = pool->up_idle;
 
 		pool->up_idle = u->u_next;
-		ev_del(pool->up_loop, u->u_fd);
 		upstream_close(u);
 	}
 	pool->up_nidle = 0;
 	ev_timer_del(pool->up_loop, &pool->up_reap);
 }
 
-struct upstream *upstream_lease(struct upool *pool, bool fresh)
+struct upstream *upstream_lease(struct upool *pool, bool fresh, ev_cb cb, void *arg)
 {
 	struct upstream *u;
 	const struct sockaddr *sa = (const struct sockaddr *)&pool->up_backend.a_ss;
-	int one = 1;
+	int one = 1, e;
 
 	while (!fresh && pool->up_idle != NULL) {
 		u = pool->up_idle;
 		pool->up_idle = u->u_next;
 		pool->up_nidle--;
-		ev_del(pool->up_loop, u->u_fd);
-		if (ev_now(pool->up_loop) - u->u_idle_since >= pool->up_idle_ms) {
+		if (ev_now(pool->up_loop) - u->u_idle_since >= pool->up_idle_ms ||
+		    ev_set(pool->up_loop, u->u_fd, EV_READ, cb, arg) < 0) {
 			upstream_close(u);
 			continue;
 		}
@@ -118,24 +126,23 @@ struct upstream *upstream_lease(struct upool *pool, bool fresh)
 	/* Small JSON answers: do not let Nagle hold the last segment of a head back. */
 	(void)setsockopt(u->u_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pool->up_connects++;
-	if (connect(u->u_fd, sa, pool->up_backend.a_len) == 0)
-		return u;
-	if (errno == EINPROGRESS) {
+	if (connect(u->u_fd, sa, pool->up_backend.a_len) < 0) {
+		if (errno != EINPROGRESS)
+			goto out_close;
 		u->u_connecting = true;
-		return u;
 	}
-	{
-		int e = errno;
-
-		close(u->u_fd);
-		errno = e;
-	}
-out_free : {
-	int e = errno;
-
+	if (ev_add(pool->up_loop, u->u_fd, EV_READ, cb, arg) < 0)
+		goto out_close;
+	u->u_watched = true;
+	return u;
+out_close:
+	e = errno;
+	close(u->u_fd);
+	errno = e;
+out_free:
+	e = errno;
 	free(u);
 	errno = e;
-}
 	return NULL;
 }
 
@@ -164,10 +171,13 @@ void upstream_release(struct upstream *u, bool reusable)
 		return;
 	}
 	u->u_idle_since = ev_now(pool->up_loop);
-	if (ev_add(pool->up_loop, u->u_fd, EV_READ, upool_idle_cb, u) < 0) {
+	/* Idle sockets are watched for readability: EOF or junk from the backend drops them. */
+	if ((u->u_watched ? ev_set(pool->up_loop, u->u_fd, EV_READ, upool_idle_cb, u)
+			  : ev_add(pool->up_loop, u->u_fd, EV_READ, upool_idle_cb, u)) < 0) {
 		upstream_close(u);
 		return;
 	}
+	u->u_watched = true;
 	u->u_next = pool->up_idle;
 	pool->up_idle = u;
 	pool->up_nidle++;

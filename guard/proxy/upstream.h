@@ -22,6 +22,7 @@ struct upstream {
 	int u_fd;
 	bool u_reused;	       /* came from the idle list (may have been closed by the backend) */
 	bool u_connecting;     /* non-blocking connect() in progress */
+	bool u_watched;	       /* registered with the loop */
 	unsigned u_requests;   /* requests sent on this socket */
 	uint64_t u_idle_since; /* ev_now() when it was released */
 	struct upstream *u_next;
@@ -46,16 +47,19 @@ void upool_init(struct upool *pool, struct ev_loop *loop, const struct addr *bac
 void upool_drain(struct upool *pool);
 /*
  * Leases a socket: the most recent idle one unless fresh, else a new non-blocking
- * connect (u_connecting set). The socket is not registered with the loop: the
- * caller ev_add()s it. Returns NULL with errno set (ECONNREFUSED etc. are possible
- * immediately on loopback).
+ * connect (u_connecting set). The socket comes back registered with the loop for
+ * EV_READ with cb/arg: a pooled socket keeps its registration and only changes hands
+ * (no epoll_ctl on the request path). Returns NULL with errno set (ECONNREFUSED etc.
+ * are possible immediately on loopback).
  */
-struct upstream *upstream_lease(struct upool *pool, bool fresh);
+struct upstream *upstream_lease(struct upool *pool, bool fresh, ev_cb cb, void *arg);
 /*
  * Gives a leased socket back. reusable: the exchange ended cleanly and the backend
- * allows keep-alive; the caller must have ev_del()'d the fd. Otherwise it is closed.
+ * allows keep-alive: the pool takes it (and its registration). Otherwise it is closed.
  */
 void upstream_release(struct upstream *u, bool reusable);
+/* Stops watching u (its fd reported HUP while nobody wanted it); reads still work. */
+void upstream_unwatch(struct upstream *u);
 /*
  * After u_connecting: 1 when connected, 0 while still in progress, -1 with errno
  * set to the connect error (ECONNREFUSED...).

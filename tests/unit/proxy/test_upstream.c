@@ -17,6 +17,14 @@ static void stop_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	ev_stop(loop);
 }
 
+static void nop_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)arg;
+}
+
 /* Runs the loop for ms milliseconds. */
 static void spin(struct ev_loop *loop, uint64_t ms)
 {
@@ -57,8 +65,8 @@ int main(void)
 	upool_init(&pool, loop, &a, 2, 60000);
 
 	subtest("lease, release, reuse (LIFO)");
-	u1 = upstream_lease(&pool, false);
-	u2 = upstream_lease(&pool, false);
+	u1 = upstream_lease(&pool, false, nop_cb, NULL);
+	u2 = upstream_lease(&pool, false, nop_cb, NULL);
 	ok(u1 && u2, "two new connections");
 	is_int(connected(u1), 1, "u1 connected");
 	is_int(connected(u2), 1, "u2 connected");
@@ -66,14 +74,15 @@ int main(void)
 	s2 = accept(l, NULL, NULL);
 	ok(s1 >= 0 && s2 >= 0, "backend accepted both");
 	ok(!u1->u_reused, "a new connection is not marked reused");
+	ok(u1->u_watched, "a leased connection is registered with the loop");
 	fd1 = u1->u_fd;
 	upstream_release(u2, true);
 	upstream_release(u1, true);
 	is_int(pool.up_nidle, 2, "both idle");
-	u = upstream_lease(&pool, false);
+	u = upstream_lease(&pool, false, nop_cb, NULL);
 	ok(u && u->u_fd == fd1 && u->u_reused, "the most recently released comes back first");
 	upstream_release(u, true);
-	u = upstream_lease(&pool, true);
+	u = upstream_lease(&pool, true, nop_cb, NULL);
 	ok(u && u->u_fd != fd1 && !u->u_reused, "fresh = a new connection even with idle ones");
 	upstream_release(u, false);
 	is_int(pool.up_nidle, 2, "a non-reusable release closes instead of pooling");
@@ -87,7 +96,7 @@ int main(void)
 	subtest("refused");
 	close(accept(l, NULL, NULL));
 	close(l);
-	u = upstream_lease(&pool, false);
+	u = upstream_lease(&pool, false, nop_cb, NULL);
 	if (u != NULL) {
 		int r = connected(u);
 
