@@ -373,6 +373,27 @@ static void conn_log_auth_fail(struct conn *c, const char *user, size_t ulen, co
 	log_warn("auth: failed login from %s user \"%s\" (%s)", c->c_peer_ip, esc, why);
 }
 
+/*
+ * Backend trouble is logged at most once a second per worker: with the backend down,
+ * every request fails the same way and the log must not grow with the request rate.
+ * The metrics count every occurrence.
+ */
+static void conn_log_backend(struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void conn_log_backend(struct conn *c, const char *fmt, ...)
+{
+	struct worker *w = c->c_w;
+	uint64_t now = ev_now(w->w_loop);
+	va_list ap;
+
+	if (w->w_backend_logged != 0 && now - w->w_backend_logged < 1000)
+		return;
+	w->w_backend_logged = now;
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_WARN, fmt, ap);
+	va_end(ap);
+}
+
 /* ---- answers made by the proxy ---------------------------------------------------------- */
 
 static const char *conn_reason(int status)
@@ -689,7 +710,7 @@ static int conn_h_tls_handshake(struct conn *c)
 				c->c_keepalive = false;
 				c->c_body_done = false;
 				c->c_out.off = c->c_out.len = 0;
-				log_info("%s: plain HTTP on the TLS port", c->c_peer_text);
+				log_debug("%s: plain HTTP on the TLS port", c->c_peer_text);
 				return conn_error(c, 400,
 						  "The plain HTTP request was sent to the HTTPS "
 						  "port; use https://",
@@ -731,8 +752,8 @@ static int conn_h_read_head(struct conn *c)
 				c->c_body_done = false;
 				c->c_keepalive = false;
 				conn_copy(c->c_path, sizeof(c->c_path), &c->c_path_len, "-", 1);
-				log_info("%s: rejected request: %s", c->c_peer_text,
-					 c->c_req.r_error ? c->c_req.r_error : "bad request");
+				log_debug("%s: rejected request: %s", c->c_peer_text,
+					  c->c_req.r_error ? c->c_req.r_error : "bad request");
 				/* CONNECT's authority-form target fails parsing: say 405 all the same. */
 				if (c->c_in.len >= 8 && memcmp(c->c_in.b, "CONNECT ", 8) == 0)
 					return conn_error(c, 405, "CONNECT is not supported",
@@ -811,8 +832,8 @@ static int conn_h_upstream_connect(struct conn *c)
 		c->c_up = upstream_lease(&w->w_pool, c->c_retried, conn_up_cb, c);
 		if (c->c_up == NULL) {
 			metrics_add(&w->w_m.m_up_errors[METRICS_UP_CONNECT], 1);
-			log_warn("backend %s: %s", conn_cfg(c)->p_backend_rest.a_text,
-				 strerror(errno));
+			conn_log_backend(c, "backend %s: %s", conn_cfg(c)->p_backend_rest.a_text,
+					 strerror(errno));
 			return conn_error(c, 502, "Backend unavailable", NULL);
 		}
 		c->c_up_bytes = false;
@@ -824,7 +845,8 @@ static int conn_h_upstream_connect(struct conn *c)
 	}
 	if (r < 0) {
 		metrics_add(&w->w_m.m_up_errors[METRICS_UP_CONNECT], 1);
-		log_warn("backend %s: %s", conn_cfg(c)->p_backend_rest.a_text, strerror(errno));
+		conn_log_backend(c, "backend %s: %s", conn_cfg(c)->p_backend_rest.a_text,
+				 strerror(errno));
 		return conn_error(c, 502, "Backend unavailable", NULL);
 	}
 	c->c_uout.off = 0;
@@ -843,7 +865,7 @@ static int conn_up_failed_early(struct conn *c, const char *what)
 		return CONN_UPSTREAM_CONNECT;
 	}
 	metrics_add(&w->w_m.m_up_errors[METRICS_UP_CLOSED], 1);
-	log_warn("backend %s: %s", conn_cfg(c)->p_backend_rest.a_text, what);
+	conn_log_backend(c, "backend %s: %s", conn_cfg(c)->p_backend_rest.a_text, what);
 	return conn_error(c, 502, "Backend closed the connection", NULL);
 }
 
@@ -1002,9 +1024,9 @@ static int conn_h_read_response(struct conn *c)
 			}
 			if (r == HTTP_BAD) {
 				metrics_add(&w->w_m.m_up_errors[METRICS_UP_BAD], 1);
-				log_warn("backend %s: bad response: %s",
-					 conn_cfg(c)->p_backend_rest.a_text,
-					 c->c_resp.s_error ? c->c_resp.s_error : "?");
+				conn_log_backend(c, "backend %s: bad response: %s",
+						 conn_cfg(c)->p_backend_rest.a_text,
+						 c->c_resp.s_error ? c->c_resp.s_error : "?");
 				return conn_error(c, 502, "Bad response from the backend", NULL);
 			}
 			if (c->c_uin.len == c->c_uin.cap) {
@@ -1130,8 +1152,9 @@ static int conn_h_body_to_client(struct conn *c)
 		if (r <= 0) {
 			/* Closed mid-body: the client cannot be told in-band; close it too. */
 			metrics_add(&w->w_m.m_up_errors[METRICS_UP_CLOSED], 1);
-			log_warn("backend %s: closed mid-response (%s)", p->p_backend_rest.a_text,
-				 r == 0 ? "EOF" : strerror(errno));
+			conn_log_backend(c, "backend %s: closed mid-response (%s)",
+					 p->p_backend_rest.a_text,
+					 r == 0 ? "EOF" : strerror(errno));
 			return CONN_CLOSE;
 		}
 		c->c_uin.len += (size_t)r;
@@ -1341,8 +1364,8 @@ static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void 
 	case CONN_UPSTREAM_CONNECT:
 	case CONN_SEND_HEAD:
 		metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
-		log_warn("backend %s: timed out (%s)", conn_cfg(c)->p_backend_rest.a_text,
-			 conn_state_names[c->c_state]);
+		conn_log_backend(c, "backend %s: timed out (%s)",
+				 conn_cfg(c)->p_backend_rest.a_text, conn_state_names[c->c_state]);
 		r = conn_error(c, 504, "Backend timed out", NULL);
 		break;
 	case CONN_BODY_TO_UPSTREAM:
@@ -1356,8 +1379,8 @@ static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void 
 		break;
 	case CONN_READ_RESPONSE:
 		metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
-		log_warn("backend %s: no response within response_timeout",
-			 conn_cfg(c)->p_backend_rest.a_text);
+		conn_log_backend(c, "backend %s: no response within response_timeout",
+				 conn_cfg(c)->p_backend_rest.a_text);
 		r = conn_error(c, 504, "Backend timed out", NULL);
 		break;
 	case CONN_BODY_TO_CLIENT:
@@ -1546,8 +1569,11 @@ void conn_drain_idle(struct worker *w)
 	while (c != NULL) {
 		struct conn *next = c->c_next;
 
-		/* Idle keep-alive connections (no bytes of a next request yet) go now. */
-		if (c->c_state == CONN_KEEPALIVE && cbuf_pending(&c->c_in) == 0)
+		/* Connections without a request in progress (idle keep-alive, a handshake, a
+		 * head not begun) go now; the others finish their request first. */
+		if ((c->c_state == CONN_KEEPALIVE || c->c_state == CONN_TLS_HANDSHAKE ||
+		     c->c_state == CONN_READ_HEAD) &&
+		    cbuf_pending(&c->c_in) == 0)
 			conn_close(c);
 		else
 			c->c_keepalive = false;

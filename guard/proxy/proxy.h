@@ -56,6 +56,7 @@ struct worker {
 	struct ev_timer w_drain_timer;
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
+	uint64_t w_backend_logged; /* rate limit of backend warnings */
 };
 
 struct proxy {
