@@ -658,6 +658,15 @@ int main(int argc, char **argv)
 	}
 	if (dropped)
 		log_info("running as %s", p->p_user);
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer stops the world with ptrace from a forked helper: no filter there. */
+	log_info("sanitizer build: seccomp filter not installed");
+#else
+	if (privdrop_lockdown(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+#endif
 
 	/* 7. verifier pool, snapshot, workers */
 	px.px_auth = auth_new(p, ht, nw < 2 ? 2 : nw, err, sizeof(err));

@@ -3,7 +3,7 @@
 # broken new file is rejected with a log line and the old one stays in force; a changed
 # password takes effect (the credential cache does not keep the old one alive); SIGUSR1
 # reopens the access log; the certificate is reloaded on SIGHUP; the proxy runs as the
-# configured user; SIGTERM finishes an in-flight request, then exits 0.
+# configured user under a seccomp filter; SIGTERM finishes an in-flight request, then exits 0.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 need_cmd ss
@@ -23,6 +23,13 @@ uid=$(id -u "$PX_USER")
 check "runs as $PX_USER (real, effective, saved, fs uid)" bash -c "grep -E '^Uid:' /proc/$PX_PID/status | awk '{exit !(\$2==$uid && \$3==$uid && \$4==$uid && \$5==$uid)}'"
 check "no supplementary groups" bash -c "grep -E '^Groups:' /proc/$PX_PID/status | awk '{exit NF!=1}'"
 check "no capabilities left" bash -c "grep -E '^CapEff:' /proc/$PX_PID/status | grep -q 0000000000000000"
+case "$B" in
+*/san) say "SAN build: no seccomp filter (LeakSanitizer needs ptrace)" ;;
+*)
+	check "no_new_privs set" grep -Eq '^NoNewPrivs:[[:space:]]+1' "/proc/$PX_PID/status"
+	check "seccomp filter in force" grep -Eq '^Seccomp:[[:space:]]+2' "/proc/$PX_PID/status"
+	;;
+esac
 
 # file change: carol added by rewriting the file (atomic rename, like htpasswd does)
 cp "$PX_HT" "$TFG_TMP/ht.new"
