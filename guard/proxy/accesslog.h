@@ -1,0 +1,50 @@
+/*
+ * accesslog: one line per request, JSON lines or the combined log format.
+ *
+ * Process-wide: one file descriptor shared by every worker. Each line is written
+ * with one write(2) on an O_APPEND descriptor, so lines from different workers
+ * never interleave. accesslog_reopen() (SIGUSR1, after logrotate moved the file)
+ * opens the path again and dup2()s it over the old descriptor, so a worker
+ * writing at that moment lands in the old or the new file, never elsewhere.
+ * Every client-controlled string is escaped.
+ */
+#ifndef TFG_ACCESSLOG_H
+#define TFG_ACCESSLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+struct alog_rec {
+	uint64_t ar_start_us; /* wall clock, µs since the epoch */
+	uint64_t ar_dur_us;
+	const char *ar_client; /* "1.2.3.4:5678" */
+	const char *ar_user;   /* "" before authentication */
+	size_t ar_userlen;
+	const char *ar_model; /* "" when none */
+	size_t ar_modellen;
+	const char *ar_method;
+	size_t ar_methodlen;
+	const char *ar_path;
+	size_t ar_pathlen;
+	const char *ar_ua;
+	size_t ar_ualen;
+	int ar_status;
+	uint64_t ar_bytes_in;  /* request body bytes */
+	uint64_t ar_bytes_out; /* response bytes (head + body) */
+};
+
+/* path "" = no log, "-" = stderr. Returns 0 or -1 with a message in err. */
+int accesslog_open(const char *path, enum conf_log_format fmt, char *err, size_t errlen);
+int accesslog_reopen(char *err, size_t errlen);
+void accesslog_close(void);
+void accesslog_write(const struct alog_rec *r);
+/*
+ * Escapes n bytes of s into dst (JSON string rules when json, else \xHH for
+ * quotes, backslashes, controls and non-ASCII). Always NUL-terminates; returns
+ * the length written (cut at a whole escape when dst is too small).
+ */
+size_t accesslog_escape(char *dst, size_t dstlen, const char *s, size_t n, int json);
+
+#endif

@@ -1,0 +1,107 @@
+#!/bin/bash
+# tfguard-proxy, deadlines and the connection limit: many clients dribbling a request
+# head (slowloris) and many that never finish the TLS handshake are closed at their
+# deadlines while a normal client is still served; past max_connections new
+# connections are refused cleanly (closed at once, counted) and the proxy keeps serving.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/helpers/proxy_env.sh"
+need_cmd ss
+px_init
+px_stub
+htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
+PX_ACL="bob = *"
+px_conf 'header_timeout = 2s' 'handshake_timeout = 2s' 'idle_timeout = 3s'
+sed -i 's/^max_connections = .*/max_connections = 400/' "$PX_CONF"
+px_start
+check "normal request before the attack" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+
+# 150 TLS clients dribbling a head (one byte every 300 ms) + 100 TCP clients silent
+# before the handshake; a normal client is served meanwhile; all attackers must be
+# closed within [deadline - 0.5 s, deadline + 2 s].
+"$PY" - "$PX_PORT" "$TFG_TMP/cert.pem" "$TFG_TMP" <<'PYEOF' &
+import select, socket, ssl, sys, time
+port, ca, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+slow, silent = [], []
+for i in range(150):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    t.setblocking(False)
+    slow.append([t, time.time(), None])
+for i in range(100):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setblocking(False)
+    silent.append([s, time.time(), None])
+open(tmp + "/attack.started", "w").close()
+head = b"GET /v1/models/fraud HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 10000
+pos = 0
+deadline = time.time() + 10
+while time.time() < deadline and any(c[2] is None for c in slow + silent):
+    for c in slow:
+        if c[2] is not None:
+            continue
+        try:
+            c[0].send(head[pos:pos + 1])
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            pass
+        except (OSError, ssl.SSLError):
+            c[2] = time.time()
+    pos += 1
+    socks = [c[0] for c in slow + silent if c[2] is None]
+    r, _, _ = select.select(socks, [], [], 0.3)
+    for c in slow + silent:
+        if c[2] is None and c[0] in r:
+            try:
+                d = c[0].recv(100)
+                if not d:
+                    c[2] = time.time()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                pass
+            except (OSError, ssl.SSLError):
+                c[2] = time.time()
+def stats(cs):
+    d = [c[2] - c[1] for c in cs if c[2] is not None]
+    return len(d), min(d) if d else -1, max(d) if d else -1
+with open(tmp + "/attack.out", "w") as f:
+    f.write("slow %d %.2f %.2f\n" % stats(slow))
+    f.write("silent %d %.2f %.2f\n" % stats(silent))
+PYEOF
+apid=$!
+poll 15000 test -e "$TFG_TMP/attack.started" || fail "attack did not start"
+t0=$(date +%s%N)
+check "a normal client is served during the attack" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+say "served in $((($(date +%s%N) - t0) / 1000000)) ms"
+wait "$apid"
+cat "$TFG_TMP/attack.out"
+read -r _ n lo hi < <(grep '^slow' "$TFG_TMP/attack.out")
+check "all 150 dribbling clients closed" [ "$n" = 150 ]
+check "closed at the 2 s head deadline ($lo..$hi s)" "$PY" -c "import sys; sys.exit(not (1.5 <= $lo and $hi <= 4.0))"
+read -r _ n lo hi < <(grep '^silent' "$TFG_TMP/attack.out")
+check "all 100 silent clients closed" [ "$n" = 100 ]
+check "closed at the 2 s handshake deadline ($lo..$hi s)" "$PY" -c "import sys; sys.exit(not (1.5 <= $lo and $hi <= 4.0))"
+check "proxy still serves" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+
+# connection limit: hold 400 idle connections (for less than the 2 s handshake deadline);
+# the 401st is closed at once and counted
+"$PY" - "$PX_PORT" "$TFG_TMP" <<'PYEOF' &
+import socket, sys, time
+port, tmp = int(sys.argv[1]), sys.argv[2]
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
+open(tmp + "/held", "w").close()
+time.sleep(1.5)
+PYEOF
+hpid=$!
+poll 10000 test -e "$TFG_TMP/held" || fail "could not hold connections"
+# the 400 are accepted asynchronously: wait until the proxy counts them
+poll 5000 bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_connections_open 4[0-9][0-9]'" ||
+	say "open: $(curl -s "http://127.0.0.1:$PX_ADMIN/metrics" | grep '^tfguard_proxy_connections_open')"
+out=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TFG_TMP/cert.pem" \
+	--resolve "localhost:$PX_PORT:127.0.0.1" -u bob:bob-pw "$(PURL /v1/models/fraud)")
+check "past max_connections: refused at once (curl code $out)" [ "$out" = 000 ]
+check "refusal counted" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_connections_refused_total [1-9]'"
+check "refusal logged" grep -q "max_connections (400) reached" "$PX_LOG"
+wait "$hpid"
+poll 5000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "not serving after the limit cleared"
+say "ok: serves again once connections close"
+check "proxy process alive" kill -0 "$PX_PID"
+pass

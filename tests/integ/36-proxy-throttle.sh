@@ -1,0 +1,38 @@
+#!/bin/bash
+# tfguard-proxy, brute-force defence: failures counted per client address (the socket
+# peer, never X-Forwarded-For); past auth_fail_limit within auth_fail_window → 429 with
+# Retry-After, even for the right password; each failure is one log line with the
+# client address and the escaped user name, matched here with the fail2ban regex from
+# the README; another address is not affected.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/helpers/proxy_env.sh"
+need_cmd ss
+px_init
+px_stub
+htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
+PX_ACL="bob = *"
+px_conf 'auth_fail_limit = 5' 'auth_fail_window = 3s'
+px_start
+for i in 1 2 3 4 5; do
+	check "failure $i → 401 (spoofed X-Forwarded-For ignored)" expect_code 401 -u "bob:wrong$i" \
+		-H "X-Forwarded-For: 10.0.0.$i" "$(PURL /v1/models/fraud)"
+done
+hdrs=$(pcurl -D - -o "$TFG_TMP/body" -u bob:bob-pw "$(PURL /v1/models/fraud)")
+check "6th attempt (right password) → 429" grep -q '^HTTP/1.1 429' <<<"$hdrs"
+check "429 carries Retry-After" grep -Eq '^Retry-After: [1-9][0-9]*' <<<"$hdrs"
+check "429 body is TF Serving-shaped" grep -q '"error"' "$TFG_TMP/body"
+check "another client address (127.0.0.2) is not throttled" bash -c "curl -s -o /dev/null -w '%{http_code}' --cacert '$TFG_TMP/cert.pem' --interface 127.0.0.2 --resolve localhost:$PX_PORT:127.0.0.1 -u bob:bob-pw https://localhost:$PX_PORT/v1/models/fraud | grep -q 200"
+# escaped user names in the failure line (a quote and a newline cannot forge a line)
+pcurl -o /dev/null -H "Authorization: Basic $(printf 'ev"il\nname:x' | base64 -w0)" --interface 127.0.0.2 "https://localhost:$PX_PORT/v1/models/fraud"
+# the fail2ban filter documented in the README
+re='^tfguard-proxy: auth: failed login from ([0-9a-fA-F.:]+) user "'
+n=$(grep -Ec "$re" "$PX_LOG")
+check "5 failures from 127.0.0.1 logged one line each ($n lines)" [ "$(grep -Ec '^tfguard-proxy: auth: failed login from 127\.0\.0\.1 user "bob" ' "$PX_LOG")" = 5 ]
+check "throttle logged" grep -q 'auth: throttled 127.0.0.1' "$PX_LOG"
+check "no line was forged by a user name" [ "$(grep -c 'il$' "$PX_LOG")" = 0 ]
+check "failures counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_failures_total [5-9]'"
+check "throttled counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_throttled_total [1-9]'"
+# the window passes: allowed again
+QUIET=1 poll 8000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "still throttled after the window"
+say "ok: allowed again after the window"
+pass
