@@ -42,7 +42,7 @@ EXE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDSAN)
 
 # Each binary takes the flags of its own packages only (STYLE.md §1: the proxy
 # never links libnftnl/libmnl; tfguard links OpenSSL for check/probe only: tlsprobe.c).
-PKGS_CLI   := libnftnl libmnl openssl
+PKGS_CLI   := libnftnl libmnl openssl libcrypt
 PKGS_RUN   := libseccomp
 PKGS_PROXY := openssl libcrypt
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
@@ -84,7 +84,7 @@ $(B)/obj/%.o: %.c | pkgcheck
 	@mkdir -p $(@D)
 	$(CC) $(EXE_CFLAGS) $(CFLAGS_EXTRA) $(CFLAGS) -c -o $@ $<
 
-$(B)/obj/guard/cli/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_CLI))
+$(B)/obj/guard/cli/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_CLI)) -Iguard/proxy
 $(B)/obj/guard/run/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_RUN)) -Ipreload
 $(B)/obj/guard/proxy/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_PROXY)) -pthread
 
@@ -100,8 +100,10 @@ LIBS_CLI   := $(call pkg_libs,$(PKGS_CLI))
 LIBS_RUN   := $(call pkg_libs,$(PKGS_RUN))
 LIBS_PROXY := $(call pkg_libs,$(PKGS_PROXY)) -pthread
 
-$(B)/tfguard: $(B)/obj/guard/cli/main.o $(B)/libcli.a $(B)/libtfg.a
-	$(CC) $(EXE_LDFLAGS) -o $@ $^ $(LIBS_CLI)
+# tfguard passwd and check read htpasswd files with the proxy's own parser
+CLI_SHARED := $(B)/obj/guard/proxy/htpasswd.o $(B)/obj/guard/proxy/b64.o
+$(B)/tfguard: $(B)/obj/guard/cli/main.o $(B)/libcli.a $(CLI_SHARED) $(B)/libtfg.a
+	$(CC) $(EXE_LDFLAGS) -o $@ $^ $(LIBS_CLI) -pthread
 $(B)/tfguard-run: $(B)/obj/guard/run/main.o $(B)/librun.a $(B)/libtfg.a
 	$(CC) $(EXE_LDFLAGS) -o $@ $^ $(LIBS_RUN)
 $(B)/tfguard-proxy: $(B)/obj/guard/proxy/main.o $(B)/libproxy.a $(B)/libtfg.a

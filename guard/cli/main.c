@@ -20,6 +20,8 @@ static const struct cmd cmds[] = {
 	  "audit the host: firewall, listeners in every namespace, credentials" },
 	{ "probe", cmd_probe, "[--proxy-port P|--no-proxy] [--timeout MS] HOST[:PORTS]",
 	  "from outside: protected ports closed, proxy speaks TLS and answers 401" },
+	{ "passwd", cmd_passwd, "[-f FILE] [-C COST] [-D|-v] [--stdin] USER",
+	  "add, change, delete (-D) or verify (-v) a user's password (bcrypt)" },
 };
 
 static void usage(FILE *f)
@@ -43,7 +45,8 @@ static void usage(FILE *f)
 		"  -c, --config PATH    config file (default %s; built-in defaults if absent)\n"
 		"  -h, --help           this help\n"
 		"  -V, --version        print the version\n"
-		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status, check, probe)\n",
+		"\nexit codes: 0 ok, 1 error, 2 usage, 3 not compliant (status, check, probe;\n"
+		"            passwd -v: wrong password)\n",
 		CONF_DEFAULT_PATH);
 }
 
