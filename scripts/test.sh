@@ -30,6 +30,8 @@ fi
 step unit $MAKE -s check-unit
 step fuzz-replay $MAKE -s check-fuzz
 step integration $MAKE -s check-integ
+# the README's first command must keep working
+step demo scripts/demo.sh
 if $MAKE -s -j"$JOBS" SAN=1 san-bins >/dev/null; then
 	step unit-asan $MAKE -s SAN=1 check-unit
 	step fuzz-replay-asan $MAKE -s SAN=1 check-fuzz

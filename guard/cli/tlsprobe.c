@@ -140,6 +140,7 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 	out->h_tls = true;
 	snprintf(out->h_version, sizeof(out->h_version), "%s", SSL_get_version(ssl));
 	snprintf(out->h_cipher, sizeof(out->h_cipher), "%s", SSL_get_cipher_name(ssl));
+	buf[0] = '\0';
 	reqlen = (size_t)snprintf(req, sizeof(req),
 				  "GET /v1/models/tfguard-probe HTTP/1.1\r\nHost: %s\r\n"
 				  "User-Agent: tfguard-probe\r\nConnection: close\r\n\r\n",
