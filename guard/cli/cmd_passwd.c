@@ -240,7 +240,7 @@ int cmd_passwd(struct conf *conf, int argc, char **argv)
 	ssize_t n;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+f:C:Dvh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:C:Dvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			path = optarg;

@@ -88,7 +88,7 @@ int cmd_probe(struct conf *conf, int argc, char **argv)
 	int ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'p':
 			if (str_to_u64(optarg, 65535, &v) < 0 || v == 0)

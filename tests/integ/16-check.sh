@@ -1,22 +1,38 @@
 #!/bin/bash
 # tfguard check: a host where everything is right is compliant (exit 0); then,
 # one at a time, each fault flips exactly the expected control, with evidence,
-# and --json parses.
+# and --json parses. The host runs the TF Serving stand-in under tfguard-run and
+# a real tfguard-proxy, all inside the test's namespaces.
 . "$(dirname "$0")/lib.sh"
 fw_topology
 netns_new OTHER
+need_cmd openssl htpasswd
 
+chmod 0755 "$TFG_TMP"
 conf=$TFG_TMP/tfguard.conf
-htp=$TFG_TMP/htpasswd
+htp=$TFG_TMP/users.htpasswd
 htpasswd -nbB -C 10 alice 'correct horse' >"$htp" || fail "htpasswd -B"
 chmod 0640 "$htp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 90 \
+	-subj /CN=localhost -keyout "$TFG_TMP/key.pem" -out "$TFG_TMP/cert.pem" 2>/dev/null ||
+	fail "openssl req"
+chmod 0600 "$TFG_TMP/key.pem"
 cat >"$conf" <<CONF
 [proxy]
+listen = 127.0.0.1:8443
+tls_cert = $TFG_TMP/cert.pem
+tls_key = $TFG_TMP/key.pem
+backend_rest = 127.0.0.1:8501
 htpasswd = $htp
+user = nobody
 [limits]
 default = 100r/s
 CONF
-serve "$SRV" 127.0.0.1 8501  # a loopback-only backend
+bg ip netns exec "$SRV" "$B/tfguard-run" -c "$conf" -- "$PY" "$TOP/tests/helpers/tfserving_stub.py" \
+	--host 0.0.0.0 --port 8501
+wait_port "$SRV" 8501 5000
+bg ip netns exec "$SRV" "$B/tfguard-proxy" -c "$conf"
+wait_port "$SRV" 8443 5000
 check "apply" tfguard_ns "$SRV" -c "$conf" apply
 
 # run_check [ARGS]: check scoped to this test's namespaces; sets OUT, JSON, RC
@@ -28,16 +44,20 @@ run_check() {
 }
 status_of() { jq -r --arg id "$1" '.controls[] | select(.id == $id) | .status' <<<"$JSON"; }
 evidence_of() { jq -r --arg id "$1" '.controls[] | select(.id == $id) | .evidence[]' <<<"$JSON"; }
-# expect_flip ID: exactly control ID fails now; every other control as in the baseline
+# expect_flip ID [OTHER=STATUS...]: control ID fails now; every other control is as in
+# the baseline, except the OTHER ones named (a fault that is also another finding)
 expect_flip() {
-	local id=$1 c got
+	local id=$1 c got want
+	shift
 	[ "$RC" -eq 3 ] || fail "$id: check must exit 3, got $RC"
 	for c in $(jq -r '.controls[].id' <<<"$JSON"); do
 		got=$(status_of "$c")
+		want=${BASE[$c]}
+		for o in "$@"; do [ "${o%%=*}" = "$c" ] && want=${o#*=}; done
 		if [ "$c" = "$id" ]; then
 			[ "$got" = fail ] || fail "$id: expected fail, got $got"
 		else
-			[ "$got" = "${BASE[$c]}" ] || fail "$id: control $c changed too ($got, was ${BASE[$c]})"
+			[ "$got" = "$want" ] || fail "$id: control $c changed too ($got, expected $want)"
 		fi
 	done
 	say "ok: only $id failed: $(evidence_of "$id" | head -2 | tr '\n' ' ')"
@@ -50,8 +70,9 @@ jq -e '.compliant == true and (.controls | length) >= 10' <<<"$JSON" >/dev/null 
 grep -q '<testsuite name="tfguard check"' "$TFG_TMP/junit.xml" || fail "no JUnit XML"
 declare -A BASE
 for c in $(jq -r '.controls[].id' <<<"$JSON"); do BASE[$c]=$(status_of "$c"); done
-[ "${BASE[NET-1]}" = pass ] && [ "${BASE[FW-3]}" = pass ] && [ "${BASE[AUTH-2]}" = pass ] ||
-	fail "baseline not clean: $(jq -c '[.controls[] | {id, status}]' <<<"$JSON")"
+jq -e '[.controls[] | select(.status != "pass")] | length == 0' <<<"$JSON" >/dev/null ||
+	fail "baseline not all pass: $(jq -c '[.controls[] | {id, status}]' <<<"$JSON")"
+say "ok: baseline: all $(jq '.controls | length' <<<"$JSON") controls pass"
 
 say "fault: a rule edited in place"
 h=$(in_ns "$SRV" nft -a list chain inet tfguard prerouting | sed -n 's/.*protected port from outside.*# handle \([0-9]*\)/\1/p')
@@ -73,7 +94,8 @@ tfguard_ns "$SRV" -c "$conf" apply >/dev/null
 say "fault: a public listener in a second namespace"
 serve "$OTHER" 0.0.0.0 8501
 run_check
-expect_flip NET-1
+# the same listener is also not under tfguard-run: RUN-1 warns about it too
+expect_flip NET-1 RUN-1=warn
 evidence_of NET-1 | grep -q "netns $OTHER: 0.0.0.0:8501 listens, pid [0-9]* (python3)" ||
 	fail "NET-1 evidence must name namespace, address, pid and command: $(evidence_of NET-1)"
 kill "$BG_PID"; wait "$BG_PID" 2>/dev/null
@@ -97,6 +119,30 @@ expect_flip AUTH-1
 evidence_of AUTH-1 | grep -q 'world-readable' || fail "AUTH-1 evidence"
 chmod 0640 "$htp"
 
+say "fault: an expired certificate (same key)"
+cp "$TFG_TMP/cert.pem" "$TFG_TMP/good-cert.pem"
+mkdir -p "$TFG_TMP/ca" && : >"$TFG_TMP/ca/index.txt" && echo 01 >"$TFG_TMP/ca/serial"
+cat >"$TFG_TMP/ca/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+database = $TFG_TMP/ca/index.txt
+new_certs_dir = $TFG_TMP/ca
+serial = $TFG_TMP/ca/serial
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+CNF
+openssl req -new -key "$TFG_TMP/key.pem" -subj /CN=localhost -out "$TFG_TMP/ca/req.csr" 2>/dev/null &&
+	openssl ca -batch -config "$TFG_TMP/ca/ca.cnf" -selfsign -keyfile "$TFG_TMP/key.pem" \
+		-in "$TFG_TMP/ca/req.csr" -startdate 20200101000000Z -enddate 20200201000000Z \
+		-out "$TFG_TMP/cert.pem" >/dev/null 2>&1 || fail "cannot make an expired certificate"
+run_check
+expect_flip TLS-3
+evidence_of TLS-3 | grep -q 'EXPIRED' || fail "TLS-3 evidence: $(evidence_of TLS-3)"
+cp "$TFG_TMP/good-cert.pem" "$TFG_TMP/cert.pem"
+
 say "fault: a {SHA} user"
 printf 'bob:{SHA}%s\n' "$(printf 'secret' | openssl dgst -binary -sha1 | base64)" >>"$htp"
 run_check
@@ -105,7 +151,7 @@ evidence_of AUTH-2 | grep -q 'user bob: unsalted SHA-1' || fail "AUTH-2 evidence
 [ "$RC" -eq 0 ] || fail "a weak hash is a warning, not a failure"
 
 say "not root: still runs, marks what it cannot see"
-chmod 0755 "$TFG_TMP"; chmod 0644 "$conf"
+chmod 0644 "$conf"
 out=$(ip netns exec "$SRV" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 	--bounding-set=-all "$B/tfguard" -c "$conf" check --json)
 jq -e '.controls[] | select(.id == "FW-1") | .status == "skipped"' <<<"$out" >/dev/null ||
