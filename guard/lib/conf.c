@@ -689,7 +689,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* a character device is accepted for -c /dev/null: "built-in defaults" */
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
 		snprintf(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return -1;

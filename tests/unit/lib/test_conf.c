@@ -300,6 +300,9 @@ static void test_files(void)
 	ok(conf_load(&c, "/nonexistent/tfguard.conf", err, sizeof(err)) == -1,
 	   "explicit missing file is an error");
 	is_str(err, "/nonexistent/tfguard.conf: No such file or directory", "missing file message");
+	ok(conf_load(&c, "/dev/null", err, sizeof(err)) == 0, "-c /dev/null: built-in defaults");
+	ok(c.c_guard.g_ports.p_count == 2, "/dev/null gives the default ports");
+	conf_free(&c);
 	ok(conf_load(&c, "/tmp", err, sizeof(err)) == -1, "directory refused");
 	is_str(err, "/tmp: not a regular file", "directory message");
 	{
