@@ -32,6 +32,23 @@ const char *check_status_name(enum check_status s)
 	return names[s];
 }
 
+size_t check_incomplete(const struct check_control *c, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += c[i].cc_mandatory && c[i].cc_status == CHECK_SKIP;
+	return k;
+}
+
+static const char *check_verdict(const size_t count[4], size_t incomplete)
+{
+	if (count[CHECK_FAIL])
+		return "NOT COMPLIANT";
+	return incomplete ? "INCOMPLETE (firewall or listener controls could not run)"
+			  : "compliant";
+}
+
 void check_print_text(FILE *f, const struct check_control *c, size_t n)
 {
 	size_t i, count[4] = { 0 };
@@ -54,7 +71,7 @@ void check_print_text(FILE *f, const struct check_control *c, size_t n)
 	}
 	fprintf(f, "\n%zu controls: %zu pass, %zu warn, %zu fail, %zu skipped: %s\n", n,
 		count[CHECK_PASS], count[CHECK_WARN], count[CHECK_FAIL], count[CHECK_SKIP],
-		count[CHECK_FAIL] ? "NOT COMPLIANT" : "compliant");
+		check_verdict(count, check_incomplete(c, n)));
 }
 
 static void check_json_lines(FILE *f, const char *s)
@@ -84,8 +101,9 @@ void check_print_json(FILE *f, const struct check_control *c, size_t n)
 
 	for (i = 0; i < n; i++)
 		count[c[i].cc_status]++;
-	fprintf(f, "{\"tool\":\"tfguard\",\"version\":\"%s\",\"compliant\":%s,", TFG_VERSION,
-		count[CHECK_FAIL] ? "false" : "true");
+	fprintf(f, "{\"tool\":\"tfguard\",\"version\":\"%s\",\"compliant\":%s,\"complete\":%s,",
+		TFG_VERSION, count[CHECK_FAIL] || check_incomplete(c, n) ? "false" : "true",
+		check_incomplete(c, n) ? "false" : "true");
 	fprintf(f, "\"summary\":{\"pass\":%zu,\"warn\":%zu,\"fail\":%zu,\"skipped\":%zu},",
 		count[CHECK_PASS], count[CHECK_WARN], count[CHECK_FAIL], count[CHECK_SKIP]);
 	fputs("\"controls\":[", f);
@@ -118,8 +136,13 @@ static void check_xml(FILE *f, const char *s)
 			fputs("&quot;", f);
 			break;
 		default:
-			/* XML 1.0 forbids most control characters even when escaped */
-			fputc((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t' ? '?' : *s, f);
+			/* XML 1.0 forbids most control characters even when escaped, and the
+			 * file says UTF-8: bytes from processes and files may not be */
+			fputc(((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') ||
+				      (unsigned char)*s >= 0x7f
+				  ? '?'
+				  : *s,
+			      f);
 		}
 	}
 }

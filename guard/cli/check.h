@@ -25,6 +25,7 @@ struct check_control {
 	const char *cc_title;
 	const char *cc_remedy;
 	enum check_status cc_status;
+	bool cc_mandatory; /* skipped => the audit is incomplete, never "compliant" */
 	char cc_evidence[CHECK_EVIDENCE_MAX]; /* lines separated by '\n' */
 	size_t cc_len;
 };
@@ -33,6 +34,8 @@ struct check_control {
 void check_evidence(struct check_control *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *check_status_name(enum check_status s);
+/* How many mandatory controls were skipped (the audit could not decide). */
+size_t check_incomplete(const struct check_control *c, size_t n);
 void check_print_text(FILE *f, const struct check_control *c, size_t n);
 void check_print_json(FILE *f, const struct check_control *c, size_t n);
 int check_write_junit(const char *path, const struct check_control *c, size_t n);

@@ -131,7 +131,7 @@ static void ck_fw(struct ck_ctx *x, struct check_control *cc)
 	struct check_control *c;
 	struct fw_dnat dn[CK_DNAT_MAX];
 	char err[256], ports[PORTS_MAX * 7];
-	bool coverage = false;
+	bool coverage = false, cov_fwd = false, cov_in = false;
 	int n, i;
 	size_t r;
 
@@ -175,12 +175,16 @@ static void ck_fw(struct ck_ctx *x, struct check_control *cc)
 		for (r = 0; r < st->fs_nrules; r++) {
 			const struct fw_rule_state *rs = &st->fs_rules[r];
 
-			/* judged on the DNAT rule alone: FW-3 reports the others */
+			/* judged on the two NAT rules alone: FW-3 reports the others */
+			if (!rs->rs_match || strcmp(rs->rs_verdict, "drop") != 0)
+				continue;
 			if (strcmp(rs->rs_chain, FW_CHAIN_FWD) == 0 &&
-			    strcmp(rs->rs_verdict, "drop") == 0 && strstr(rs->rs_comment, "DNAT") &&
-			    rs->rs_match)
-				coverage = true;
+			    strstr(rs->rs_comment, "DNAT"))
+				cov_fwd = true;
+			if (strcmp(rs->rs_chain, FW_CHAIN_IN) == 0 && strstr(rs->rs_comment, "NAT"))
+				cov_in = true;
 		}
+		coverage = cov_fwd && cov_in;
 	}
 
 	c = &cc[CK_FW_DNAT];
@@ -191,26 +195,50 @@ static void ck_fw(struct ck_ctx *x, struct check_control *cc)
 		return;
 	}
 	for (i = 0; i < n; i++)
-		check_evidence(c, "%s %s chain %s (handle %llu): DNAT %s port %u%s", dn[i].d_family,
+		check_evidence(c, "%s %s chain %s (handle %llu): %s %s port %u: %s", dn[i].d_family,
 			       dn[i].d_table, dn[i].d_chain, (unsigned long long)dn[i].d_handle,
-			       dn[i].d_to_port ? "onto" : "on", dn[i].d_port,
-			       coverage ? ": covered by the forward/prerouting drops"
-					: ": NOT covered");
+			       dn[i].d_kind, dn[i].d_to_port ? "onto" : "keeping", dn[i].d_port,
+			       coverage ? "covered (input/forward chains drop it)" : "NOT covered");
 	if (n == 0)
 		check_evidence(c, "no nft-native DNAT onto a protected port in other tables");
 	if (coverage)
-		check_evidence(c, "forward chain drops connections DNATed onto protected ports");
+		check_evidence(c,
+			       "the forward chain drops DNAT onto protected ports, the input chain "
+			       "drops NAT onto the host's own");
 	else
 		c->cc_status = CHECK_FAIL;
 	if (!coverage && n == 0)
 		check_evidence(c, "the DNAT drop rule of table inet tfguard is missing or altered");
 }
 
+/* The tfguard-run executables a listener's ancestry may show: next to this
+ * tfguard (a build or an install) and the configured install path. */
+static void ck_run_paths(char paths[2][512])
+{
+	char self[512];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	paths[0][0] = paths[1][0] = '\0';
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/'))) {
+			*slash = '\0';
+			snprintf(paths[0], sizeof(paths[0]), "%.490s/tfguard-run", self);
+			/* installed: tfguard in sbin, tfguard-run in bin */
+			if ((slash = strrchr(self, '/')))
+				snprintf(paths[1], sizeof(paths[1]), "%.*s/bin/tfguard-run",
+					 (int)(slash - self), self);
+		}
+	}
+}
+
 static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 {
 	struct check_control *c = &cc[CK_NET_LISTEN], *w = &cc[CK_RUN_WRAPPED];
 	size_t i, seen = 0, protected_ = 0, unwrapped = 0;
-	char a[ADDR_TEXT_MAX];
+	char a[ADDR_TEXT_MAX], paths[2][512];
+	const char *exes[2];
 
 	if (!x->x_sd_ok) {
 		c->cc_status = w->cc_status = CHECK_SKIP;
@@ -218,6 +246,9 @@ static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(w, "%s", x->x_sd_err);
 		return;
 	}
+	ck_run_paths(paths);
+	exes[0] = paths[0];
+	exes[1] = paths[1];
 	for (i = 0; i < x->x_sd.r_count; i++) {
 		const struct sockdiag_listener *l = &x->x_sd.r_list[i];
 
@@ -235,76 +266,88 @@ static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 			    l->l_addr.ss_family == AF_INET6 && !l->l_v6only ? " (dual-stack)" : "",
 			    (int)l->l_pid, l->l_pid ? l->l_comm : "no process found", l->l_uid);
 		}
-		if (l->l_pid && !sockdiag_has_ancestor(l->l_pid, "tfguard-run")) {
+		if (!l->l_pid) {
+			unwrapped++;
+			w->cc_status = CHECK_WARN;
+			check_evidence(w,
+				       "netns %s: %s: no process holds it (passed away or hidden)",
+				       l->l_netns_name, a);
+		} else if (!sockdiag_under_run(l->l_pid, exes, 2)) {
 			unwrapped++;
 			w->cc_status = CHECK_WARN;
 			check_evidence(w, "netns %s: %s pid %d (%s) is not under tfguard-run",
 				       l->l_netns_name, a, (int)l->l_pid, l->l_comm);
 		}
 	}
-	check_evidence(c,
-		       "%zu TCP listeners in %zu network namespaces inspected, %zu on protected "
-		       "ports",
-		       seen, x->x_sd.r_netns, protected_);
+	if (x->x_netns)
+		check_evidence(c,
+			       "%zu TCP listeners in the namespaces named by --netns (%s), %zu on "
+			       "protected ports",
+			       seen, x->x_netns, protected_);
+	else
+		check_evidence(c,
+			       "%zu TCP listeners in %zu network namespaces inspected, %zu on "
+			       "protected ports",
+			       seen, x->x_sd.r_netns, protected_);
 	if (x->x_sd.r_netns_failed) {
-		check_evidence(c, "%zu namespaces could not be entered (needs root)",
-			       x->x_sd.r_netns_failed);
+		check_evidence(c, "%zu namespaces could not be entered%s", x->x_sd.r_netns_failed,
+			       geteuid() ? " (needs root)" : "");
+		if (c->cc_status == CHECK_PASS)
+			c->cc_status = CHECK_WARN;
+	}
+	if (x->x_sd.r_truncated) {
+		check_evidence(c,
+			       "more namespaces than the audit can hold: the rest were not seen");
 		if (c->cc_status == CHECK_PASS)
 			c->cc_status = CHECK_WARN;
 	}
 	if (x->x_sd.r_partial)
 		check_evidence(c, "some processes were not visible (run as root for a full view)");
-	if (protected_ && !unwrapped)
-		check_evidence(w, "%zu listeners on protected ports, all under tfguard-run",
+	if (x->x_sd.r_netns == 0) {
+		w->cc_status = CHECK_SKIP;
+		check_evidence(w, "no namespace could be inspected");
+	} else if (protected_ && !unwrapped) {
+		check_evidence(w,
+			       "%zu listeners on protected ports, all under tfguard-run (seccomp "
+			       "filter and a tfguard-run ancestor)",
 			       protected_);
-	else if (!protected_)
+	} else if (!protected_) {
 		check_evidence(w, "no listener on a protected port");
+	}
 }
 
 static void ck_localnet(struct ck_ctx *x, struct check_control *c)
 {
-	const char *dir = "/proc/sys/net/ipv4/conf";
-	struct dirent *de;
-	DIR *d = opendir(dir);
-	int on = 0;
+	bool covered = x->x_fw_ok && x->x_fw.fs_present && x->x_fw.fs_match;
+	size_t i, n = 0;
 
-	if (!d) {
+	if (!x->x_sd_ok) {
 		c->cc_status = CHECK_SKIP;
-		check_evidence(c, "%s: %s", dir, strerror(errno));
+		check_evidence(c, "%s", x->x_sd_err);
 		return;
 	}
-	while ((de = readdir(d))) {
-		char path[300], v[8] = "";
-		int fd;
-		ssize_t n;
+	for (i = 0; i < x->x_sd.r_nlocalnet; i++) {
+		const struct sockdiag_localnet *ln = &x->x_sd.r_localnet[i];
+		bool self = strcmp(ln->ln_netns, x->x_sd.r_self) == 0;
 
-		if (de->d_name[0] == '.')
+		if (!self && !ck_netns_selected(x, ln->ln_netns))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/route_localnet", dir, de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, v, sizeof(v) - 1);
-		close(fd);
-		if (n > 0 && v[0] == '1') {
-			on++;
-			check_evidence(c, "net.ipv4.conf.%s.route_localnet = 1", de->d_name);
-		}
+		n++;
+		check_evidence(c, "netns %s: net.ipv4.conf.%s.route_localnet = 1%s", ln->ln_netns,
+			       ln->ln_ifname,
+			       self ? (covered ? " (covered: the tfguard firewall here drops it)"
+					       : " (and no tfguard firewall here)")
+				    : "");
+		if (self && !covered)
+			c->cc_status = CHECK_FAIL;
+		else if (c->cc_status == CHECK_PASS)
+			c->cc_status = CHECK_WARN;
 	}
-	closedir(d);
-	if (!on) {
-		check_evidence(c, "route_localnet = 0 on every interface of this namespace");
-		return;
-	}
-	if (x->x_fw_ok && x->x_fw.fs_present && x->x_fw.fs_match) {
-		c->cc_status = CHECK_WARN;
-		check_evidence(
-		    c, "the tfguard firewall drops routed 127.x traffic to protected ports");
-	} else {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(
-		    c, "and no tfguard firewall: 127.x services are reachable from the LAN");
-	}
+	if (!n)
+		check_evidence(c,
+			       "route_localnet = 0 on every interface of the %zu namespaces "
+			       "inspected",
+			       x->x_sd.r_netns);
 }
 
 /* The scheme of an htpasswd hash, and whether it is weak. */
@@ -358,15 +401,22 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(s, "no [proxy] section: tfguard-proxy not in use");
 		return;
 	}
-	f = fopen(path, "re");
-	if (!f || fstat(fileno(f), &st) < 0) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "%s: %s", path, strerror(errno));
+	/* mode and owner come from stat(), which needs no read permission */
+	if (stat(path, &st) < 0) {
+		int e = errno;
+
+		c->cc_status = e == EACCES && geteuid() ? CHECK_SKIP : CHECK_FAIL;
+		check_evidence(c, "%s: %s%s", path, strerror(e),
+			       c->cc_status == CHECK_SKIP ? " (skipped: needs root)" : "");
 		s->cc_status = CHECK_SKIP;
 		check_evidence(s, "%s could not be read", path);
-		if (f)
-			fclose(f);
 		return;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		s->cc_status = CHECK_SKIP;
+		check_evidence(s, "%s: %s%s", path, strerror(errno),
+			       errno == EACCES && geteuid() ? " (skipped: needs root)" : "");
 	}
 	pw = getpwnam(x->x_conf->c_proxy.p_user);
 	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st.st_mode & 07777),
@@ -384,7 +434,7 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
 			       (unsigned)st.st_uid, x->x_conf->c_proxy.p_user);
 	}
-	while (fgets(line, sizeof(line), f)) {
+	while (f && fgets(line, sizeof(line), f)) {
 		char *p = str_trim(line), *colon, *end;
 		const char *scheme;
 		bool is_weak;
@@ -400,6 +450,9 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 			continue;
 		}
 		*colon = '\0';
+		for (char *u = p; *u; u++) /* user names reach the evidence: no forged lines */
+			if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+				*u = '?';
 		end = strchr(colon + 1, ':');
 		if (end)
 			*end = '\0';
@@ -416,6 +469,8 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		}
 		explicit_bzero(line, sizeof(line));
 	}
+	if (!f)
+		return;
 	fclose(f);
 	check_evidence(s, "%zu users, %zu with a weak hash", users, weak);
 }
@@ -497,7 +552,10 @@ static void ck_tls(struct ck_ctx *x, struct check_control *cc)
 		return;
 	}
 	check_evidence(m, "certificate %s: %s", p->p_tls_cert, tf.f_subject);
-	if (!tf.f_key_read) {
+	if (!tf.f_key_read && geteuid() && access(p->p_tls_key, R_OK) < 0 && errno == EACCES) {
+		m->cc_status = CHECK_SKIP;
+		check_evidence(m, "%s: not readable (skipped: needs root)", p->p_tls_key);
+	} else if (!tf.f_key_read) {
 		m->cc_status = CHECK_FAIL;
 		check_evidence(m, "%s", tf.f_err);
 	} else if (!tf.f_match) {
@@ -533,6 +591,26 @@ static void ck_probe_addr(const struct addr *listen, struct sockaddr_storage *ss
 	}
 }
 
+/* A listener bound exactly to the configured address, in the caller's namespace. */
+static bool ck_listening_at(const struct ck_ctx *x, const struct addr *want)
+{
+	size_t i;
+
+	if (!x->x_sd_ok)
+		return true; /* nothing to compare with: the probe stands alone */
+	for (i = 0; i < x->x_sd.r_count; i++) {
+		const struct sockdiag_listener *l = &x->x_sd.r_list[i];
+		char a[ADDR_TEXT_MAX];
+
+		if (strcmp(l->l_netns_name, x->x_sd.r_self) != 0)
+			continue;
+		addr_format((const struct sockaddr *)&l->l_addr, a, sizeof(a));
+		if (strcmp(a, want->a_text) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 {
 	const struct conf_proxy *p = &x->x_conf->c_proxy;
@@ -561,9 +639,17 @@ static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 		check_evidence(c, "%s: %s %s, unauthenticated request answered %d%s", a,
 			       h.h_version, h.h_cipher, h.h_status,
 			       h.h_challenge ? " with a Basic challenge" : "");
-		if (h.h_status != 401) {
+		if (h.h_status != 401 || !h.h_challenge) {
 			c->cc_status = CHECK_FAIL;
-			check_evidence(c, "expected 401: requests without credentials get through");
+			check_evidence(c, "expected 401 with a Basic challenge: requests without "
+					  "credentials are not refused as they should be");
+		}
+		if (!ck_listening_at(x, &p->p_listen[i])) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c,
+				       "no listener on %s itself in this namespace (the probe "
+				       "reached something else)",
+				       p->p_listen[i].a_text);
 		}
 	}
 }
@@ -617,6 +703,7 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 		cc[i].cc_title = ck_defs[i].title;
 		cc[i].cc_remedy = ck_defs[i].remedy;
 		cc[i].cc_status = CHECK_PASS;
+		cc[i].cc_mandatory = i <= CK_NET_LISTEN;
 	}
 	x.x_conf = conf;
 	fw_policy_from_conf(&x.x_pol, conf);
@@ -644,5 +731,14 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 	for (i = 0; i < CK_COUNT; i++)
 		if (cc[i].cc_status == CHECK_FAIL)
 			return EXIT_NONCOMPLIANT;
+	if (check_incomplete(cc, CK_COUNT)) {
+		/* as root a skipped firewall/listener control is an error; without
+		 * root it is expected, but the host was not shown to be compliant */
+		if (geteuid() == 0) {
+			warnx("check: the firewall or listener controls could not run (see above)");
+			return EXIT_ERR;
+		}
+		return EXIT_NONCOMPLIANT;
+	}
 	return EXIT_OK;
 }

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
+#include <pwd.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +71,7 @@ static ssize_t pw_read(const char *prompt, bool from_stdin, char *buf, size_t le
 		n = strcspn(buf, "\r\n");
 		if (buf[n] == '\0' && n == len - 1) {
 			warnx("passwd: password longer than %zu bytes", len - 2);
+			explicit_bzero(buf, len);
 			n = (size_t)-1;
 		}
 		if (n != (size_t)-1)
@@ -106,10 +107,22 @@ static char *pw_slurp(const char *path, struct stat *st, bool *exists)
 		errno = errno ? errno : EFBIG;
 		return NULL;
 	}
-	while (len < (size_t)st->st_size &&
-	       (r = read(fd, buf + len, (size_t)st->st_size - len)) > 0)
+	while (len < (size_t)st->st_size) {
+		r = read(fd, buf + len, (size_t)st->st_size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
 		len += (size_t)r;
+	}
 	close(fd);
+	/* a short read would write a truncated file back: refuse instead */
+	if (len != (size_t)st->st_size) {
+		explicit_bzero(buf, len);
+		free(buf);
+		errno = EIO;
+		return NULL;
+	}
 	buf[len] = '\0';
 	return buf;
 }
@@ -124,10 +137,9 @@ static bool pw_line_is(const char *line, const char *user)
 
 /* Writes the new content next to path and renames it over path. */
 static int pw_replace(const char *path, const char *content, size_t len, const struct stat *st,
-		      bool exists)
+		      bool exists, gid_t new_gid)
 {
 	char tmp[CONF_PATH_MAX + 16], dir[CONF_PATH_MAX];
-	const struct group *gr;
 	int fd, dfd;
 
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
@@ -135,13 +147,23 @@ static int pw_replace(const char *path, const char *content, size_t len, const s
 	if (fd < 0)
 		return -1;
 	if (exists) {
-		if (fchown(fd, st->st_uid, st->st_gid) < 0 && errno != EPERM)
+		struct stat now;
+
+		/* owner and group, or at least the group (a group member editing a
+		 * root:tfguard file), and then check: a file the proxy can no longer
+		 * read would lock everybody out */
+		if (fchown(fd, st->st_uid, st->st_gid) < 0 &&
+		    fchown(fd, (uid_t)-1, st->st_gid) < 0 && errno != EPERM)
 			goto fail;
+		if (fstat(fd, &now) < 0 || now.st_uid != st->st_uid || now.st_gid != st->st_gid) {
+			errno = EPERM;
+			goto fail;
+		}
 		if (fchmod(fd, st->st_mode & 07777) < 0)
 			goto fail;
 	} else {
-		/* new file: readable by the proxy's group when it exists, never by others */
-		if ((gr = getgrnam("tfguard")) && fchown(fd, 0, gr->gr_gid) < 0 && errno != EPERM)
+		/* new file: readable by the proxy user's group, never by others */
+		if (new_gid != (gid_t)-1 && fchown(fd, (uid_t)-1, new_gid) < 0 && errno != EPERM)
 			goto fail;
 		if (fchmod(fd, 0640) < 0)
 			goto fail;
@@ -234,6 +256,7 @@ int cmd_passwd(struct conf *conf, int argc, char **argv)
 	uint64_t cost = PW_COST_DEFAULT;
 	char *old = NULL, *out = NULL, *line, *hash;
 	size_t outlen = 0;
+	const struct passwd *pwent;
 	struct stat st;
 	FILE *mem = NULL;
 	int ch, lfd = -1, rc = EXIT_ERR;
@@ -356,8 +379,15 @@ int cmd_passwd(struct conf *conf, int argc, char **argv)
 		warnx("passwd: %s: no user '%s' (nothing was changed)", path, user);
 		goto out;
 	}
-	if (pw_replace(path, out, outlen, &st, exists) < 0) {
-		warn("passwd: writing %s (nothing was changed)", path);
+	pwent = getpwnam(conf->c_proxy.p_user);
+	if (pw_replace(path, out, outlen, &st, exists, pwent ? pwent->pw_gid : (gid_t)-1) < 0) {
+		if (errno == EPERM)
+			warnx(
+			    "passwd: %s: cannot keep its owner uid %u gid %u (run as root; nothing "
+			    "was changed)",
+			    path, (unsigned)st.st_uid, (unsigned)st.st_gid);
+		else
+			warn("passwd: writing %s (nothing was changed)", path);
 		goto out;
 	}
 	printf("tfguard: %s user %s in %s\n",

@@ -5,33 +5,39 @@
  */
 #include <err.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd.h"
+#include "addr.h"
 #include "str.h"
 #include "tlsprobe.h"
 
-static int probe_resolve(const char *host, unsigned port, struct sockaddr_storage *ss,
-			 socklen_t *len)
+/* All addresses of host (a name may have several: each must be protected). */
+static struct addrinfo *probe_resolve(const char *host)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	char service[8];
 	int rc;
 
-	snprintf(service, sizeof(service), "%u", port);
-	rc = getaddrinfo(host, service, &hints, &ai);
+	rc = getaddrinfo(host, NULL, &hints, &ai);
 	if (rc != 0) {
 		warnx("probe: %s: %s", host, gai_strerror(rc));
-		return -1;
+		return NULL;
 	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return ai;
+}
+
+static void probe_set_port(struct sockaddr *sa, unsigned port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
 }
 
 /* "HOST", "HOST:P1,P2", "[V6]:P1" into host and ports (ports default to the config's). */
@@ -78,12 +84,12 @@ int cmd_probe(struct conf *conf, int argc, char **argv)
 	    "usage: tfguard [-c CONF] probe [--proxy-port PORT | --no-proxy] [--timeout MS] "
 	    "HOST[:PORT,...]\n";
 	struct ports ports = conf->c_guard.g_ports;
+	struct addrinfo *res, *ai;
+	bool answered = false, unreachable = false;
 	unsigned proxy_port = addr_port((struct sockaddr *)&conf->c_proxy.p_listen[0].a_ss);
 	uint64_t timeout = 2000, v;
-	struct sockaddr_storage ss;
 	char *host, err[160];
 	bool bad = false;
-	socklen_t len;
 	size_t i;
 	int ch;
 
@@ -116,39 +122,69 @@ int cmd_probe(struct conf *conf, int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	for (i = 0; i < ports.p_count; i++) {
-		enum tlsprobe_tcp t;
-		int fd;
+	if (!(res = probe_resolve(host)))
+		return EXIT_ERR;
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct sockaddr_storage ss;
+		char a[ADDR_TEXT_MAX];
 
-		if (probe_resolve(host, ports.p_port[i], &ss, &len) < 0)
-			return EXIT_ERR;
-		t = tlsprobe_tcp((struct sockaddr *)&ss, len, (int)timeout, &fd, err, sizeof(err));
-		if (fd >= 0)
-			close(fd);
-		printf("%s  %s port %u: %s%s%s\n", t == TLSPROBE_OPEN ? "FAIL" : "PASS", host,
-		       ports.p_port[i], tlsprobe_tcp_name(t),
-		       t == TLSPROBE_OPEN	? " (the raw model server is reachable: bypass)"
-		       : t == TLSPROBE_FILTERED ? " (dropped, as tfguard apply does)"
-						: "",
-		       err[0] ? err : "");
-		bad |= t == TLSPROBE_OPEN;
-	}
-	if (proxy_port) {
-		struct tlsprobe_http h;
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		for (i = 0; i < ports.p_count; i++) {
+			enum tlsprobe_tcp t;
+			int fd;
 
-		if (probe_resolve(host, proxy_port, &ss, &len) < 0)
-			return EXIT_ERR;
-		if (tlsprobe_http((struct sockaddr *)&ss, len, host, (int)timeout, &h) < 0) {
-			printf("FAIL  %s port %u (proxy): %s\n", host, proxy_port, h.h_err);
-			bad = true;
-		} else {
-			bool good = h.h_status == 401 && h.h_challenge;
-
-			printf("%s  %s port %u (proxy): %s %s, no credentials -> %d%s\n",
-			       good ? "PASS" : "FAIL", host, proxy_port, h.h_version, h.h_cipher,
-			       h.h_status, h.h_challenge ? " with a Basic challenge" : "");
-			bad |= !good;
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			probe_set_port((struct sockaddr *)&ss, ports.p_port[i]);
+			addr_format((struct sockaddr *)&ss, a, sizeof(a));
+			t = tlsprobe_tcp((struct sockaddr *)&ss, ai->ai_addrlen, (int)timeout, &fd,
+					 err, sizeof(err));
+			if (fd >= 0)
+				close(fd);
+			/* refused (RST) proves the host answered; filtered may be a drop or
+			 * a dead host, which the proxy check (or another port) tells apart */
+			answered |= t == TLSPROBE_OPEN || t == TLSPROBE_REFUSED;
+			printf("%s  %s: %s%s%s%s\n",
+			       t == TLSPROBE_OPEN	   ? "FAIL"
+			       : t == TLSPROBE_UNREACHABLE ? "ERR "
+							   : "PASS",
+			       a, tlsprobe_tcp_name(t),
+			       t == TLSPROBE_OPEN ? " (the raw model server is reachable: bypass)"
+			       : t == TLSPROBE_FILTERED
+				   ? " (no answer: dropped, as tfguard apply does)"
+				   : "",
+			       err[0] ? ": " : "", err);
+			bad |= t == TLSPROBE_OPEN;
+			unreachable |= t == TLSPROBE_UNREACHABLE;
 		}
+		if (proxy_port) {
+			struct tlsprobe_http h;
+
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			probe_set_port((struct sockaddr *)&ss, proxy_port);
+			addr_format((struct sockaddr *)&ss, a, sizeof(a));
+			if (tlsprobe_http((struct sockaddr *)&ss, ai->ai_addrlen, host,
+					  (int)timeout, &h) < 0) {
+				printf("FAIL  %s (proxy): %s\n", a, h.h_err);
+				bad = true;
+			} else {
+				bool good = h.h_status == 401 && h.h_challenge;
+
+				answered = true;
+				printf("%s  %s (proxy): %s %s, no credentials -> %d%s\n",
+				       good ? "PASS" : "FAIL", a, h.h_version, h.h_cipher,
+				       h.h_status, h.h_challenge ? " with a Basic challenge" : "");
+				bad |= !good;
+			}
+		}
+	}
+	freeaddrinfo(res);
+	if (!bad && (unreachable || !answered)) {
+		printf("UNKNOWN: %s\n",
+		       unreachable
+			   ? "some addresses were unreachable"
+			   : "nothing answered: is the host up? (probe the proxy port too)");
+		return EXIT_ERR;
 	}
 	printf("%s\n", bad ? "NOT COMPLIANT" : "compliant");
 	return bad ? EXIT_NONCOMPLIANT : EXIT_OK;

@@ -165,16 +165,18 @@ struct fw_dnat {
 	char d_table[64];
 	char d_chain[64];
 	const char *d_family; /* "ip", "ip6", "inet" */
+	const char *d_kind;   /* "DNAT" or "redirect" */
 	uint64_t d_handle;
 	unsigned d_port; /* the protected port concerned */
 	bool d_to_port;	 /* true: translated to it; false: matched on it and kept */
 };
 
 /*
- * Finds nft-native DNAT rules outside table inet tfguard whose translated
- * port, or matched destination port when the port is kept, is protected.
- * (xtables-compat DNAT targets from iptables-nft are opaque and not parsed;
- * the firewall's rules cover them all the same.) Returns the count, or -1.
+ * Finds nft-native dnat and redirect rules outside table inet tfguard whose
+ * translated port or port range, or matched destination port or range when
+ * the port is kept, includes a protected port. Not parsed: ports taken from
+ * maps or sets, and xtables-compat DNAT targets (iptables-nft, Docker); the
+ * firewall's rules drop those all the same. Returns the count, or -1.
  */
 int fw_scan_dnat(const struct ports *ports, struct fw_dnat *out, size_t max, char *err,
 		 size_t errlen);

@@ -686,11 +686,48 @@ static unsigned fw_reg_index(uint32_t reg)
 	return reg ? ((reg - 1) * 4) % FW_REGS : 0;
 }
 
+/* The first protected port in [lo, hi], or 0. */
+static unsigned fw_protected_in(const struct ports *p, unsigned lo, unsigned hi)
+{
+	size_t i;
+
+	for (i = 0; i < p->p_count; i++)
+		if (p->p_port[i] >= lo && p->p_port[i] <= hi)
+			return p->p_port[i];
+	return 0;
+}
+
+static void fw_dnat_found(struct fw_dnat_scan *s, struct nftnl_rule *r, const char *kind,
+			  unsigned port, bool to)
+{
+	struct fw_dnat *d;
+
+	if (!port || s->s_n >= s->s_max)
+		return;
+	d = &s->s_out[s->s_n++];
+	snprintf(d->d_table, sizeof(d->d_table), "%s", nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
+	snprintf(d->d_chain, sizeof(d->d_chain), "%s", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+	d->d_family = fw_family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY));
+	d->d_kind = kind;
+	d->d_handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
+	d->d_port = port;
+	d->d_to_port = to;
+}
+
+/* A 2-byte big-endian port held by expression attribute attr, or -1. */
+static int fw_be16(const struct nftnl_expr *e, uint16_t attr)
+{
+	uint32_t len = 0;
+	const uint8_t *b = nftnl_expr_get(e, attr, &len);
+
+	return b && len == 2 ? (b[0] << 8) | b[1] : -1;
+}
+
 static void fw_dnat_rule(struct fw_dnat_scan *s, struct nftnl_rule *r)
 {
 	int reg_port[FW_REGS];		     /* port held by a register, or -1 */
 	bool reg_dport[FW_REGS] = { false }; /* register loaded with the dport */
-	int matched_dport = -1;
+	unsigned matched = 0;		     /* a protected port the rule matches on */
 	struct nftnl_expr_iter *it;
 	struct nftnl_expr *e;
 	size_t i;
@@ -702,7 +739,6 @@ static void fw_dnat_rule(struct fw_dnat_scan *s, struct nftnl_rule *r)
 		return;
 	while ((e = nftnl_expr_iter_next(it))) {
 		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-		uint32_t len = 0;
 
 		if (strcmp(name, "payload") == 0) {
 			unsigned dreg =
@@ -714,41 +750,51 @@ static void fw_dnat_rule(struct fw_dnat_scan *s, struct nftnl_rule *r)
 					  nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN) == 2;
 		} else if (strcmp(name, "cmp") == 0) {
 			unsigned sreg = fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_SREG));
-			const uint16_t *d = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
+			int p = fw_be16(e, NFTNL_EXPR_CMP_DATA);
 
-			if (reg_dport[sreg] && d && len == 2 &&
+			if (reg_dport[sreg] && p > 0 &&
 			    nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ)
-				matched_dport = ntohs(*d);
+				matched = fw_protected_in(s->s_ports, (unsigned)p, (unsigned)p);
+		} else if (strcmp(name, "range") == 0) {
+			/* tcp dport 8500-8502 */
+			unsigned sreg = fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_RANGE_SREG));
+			int lo = fw_be16(e, NFTNL_EXPR_RANGE_FROM_DATA);
+			int hi = fw_be16(e, NFTNL_EXPR_RANGE_TO_DATA);
+
+			if (reg_dport[sreg] && lo > 0 && hi >= lo &&
+			    nftnl_expr_get_u32(e, NFTNL_EXPR_RANGE_OP) == NFT_RANGE_EQ)
+				matched = fw_protected_in(s->s_ports, (unsigned)lo, (unsigned)hi);
 		} else if (strcmp(name, "immediate") == 0 &&
 			   nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA)) {
 			unsigned dreg = fw_reg_index(nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG));
-			const uint8_t *d = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &len);
 
 			/* dnat to ADDR:PORT loads the address and the port into two registers */
-			reg_port[dreg] = d && len == 2 ? (d[0] << 8) | d[1] : -1;
-		} else if (strcmp(name, "nat") == 0 &&
-			   nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_TYPE) == NFT_NAT_DNAT) {
-			int port = matched_dport;
-			bool to = false;
+			reg_port[dreg] = fw_be16(e, NFTNL_EXPR_IMM_DATA);
+		} else if ((strcmp(name, "nat") == 0 &&
+			    nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_TYPE) == NFT_NAT_DNAT) ||
+			   strcmp(name, "redir") == 0) {
+			bool redir = name[0] == 'r';
+			uint16_t amin =
+			    redir ? NFTNL_EXPR_REDIR_REG_PROTO_MIN : NFTNL_EXPR_NAT_REG_PROTO_MIN;
+			uint16_t amax =
+			    redir ? NFTNL_EXPR_REDIR_REG_PROTO_MAX : NFTNL_EXPR_NAT_REG_PROTO_MAX;
+			const char *kind = redir ? "redirect" : "DNAT";
 
-			if (nftnl_expr_is_set(e, NFTNL_EXPR_NAT_REG_PROTO_MIN)) {
-				port = reg_port[fw_reg_index(
-				    nftnl_expr_get_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN))];
-				to = true;
-			}
-			if (port > 0 && ports_contains(s->s_ports, (unsigned)port) &&
-			    s->s_n < s->s_max) {
-				struct fw_dnat *d = &s->s_out[s->s_n++];
+			if (nftnl_expr_is_set(e, amin)) {
+				/* translated to a port, or a range (dnat to ADDR:8400-8600) */
+				int lo = reg_port[fw_reg_index(nftnl_expr_get_u32(e, amin))];
+				int hi = nftnl_expr_is_set(e, amax)
+					     ? reg_port[fw_reg_index(nftnl_expr_get_u32(e, amax))]
+					     : lo;
 
-				snprintf(d->d_table, sizeof(d->d_table), "%s",
-					 nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
-				snprintf(d->d_chain, sizeof(d->d_chain), "%s",
-					 nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
-				d->d_family =
-				    fw_family_name(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY));
-				d->d_handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
-				d->d_port = (unsigned)port;
-				d->d_to_port = to;
+				if (lo > 0 && hi >= lo)
+					fw_dnat_found(
+					    s, r, kind,
+					    fw_protected_in(s->s_ports, (unsigned)lo, (unsigned)hi),
+					    true);
+			} else {
+				/* the port is kept: what the rule matched on arrives */
+				fw_dnat_found(s, r, kind, matched, false);
 			}
 		}
 	}

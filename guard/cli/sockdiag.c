@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,12 +23,13 @@
 
 #include "addr.h"
 
-#define SOCKDIAG_NS_MAX 4096
+#define SOCKDIAG_NS_MAX 65536 /* beyond it: r_truncated, said in the evidence */
 #define SOCKDIAG_BUF	32768
 
 struct sockdiag_ns {
 	uint64_t n_ino;
-	char n_path[64]; /* a file that refers to the namespace */
+	int n_fd;	 /* an open namespace fd (found through a socket), or -1 */
+	char n_path[64]; /* else a file that refers to the namespace */
 	char n_name[64];
 };
 
@@ -141,71 +145,208 @@ static int sockdiag_ns_ino(const char *path, uint64_t *ino)
 	return 0;
 }
 
-static bool sockdiag_ns_known(const struct sockdiag_ns *ns, size_t n, uint64_t ino)
+static struct sockdiag_ns *sockdiag_ns_find(struct sockdiag_ns *ns, size_t n, uint64_t ino)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (ns[i].n_ino == ino)
-			return true;
-	return false;
+			return &ns[i];
+	return NULL;
 }
 
-/* The distinct namespaces: pid 1's ("host"), /run/netns names, then any other process's. */
-static size_t sockdiag_namespaces(struct sockdiag_ns *ns, size_t max, bool *partial)
+struct sockdiag_scan {
+	struct sockdiag_ns *s_ns;
+	size_t s_n;
+	size_t s_max;
+	bool s_truncated;
+	bool *s_partial;
+};
+
+/* Adds the namespace path refers to, unless known. name may be NULL ("net:[INO]"). */
+static void sockdiag_ns_add(struct sockdiag_scan *sc, const char *path, const char *name)
 {
-	struct dirent *de;
-	size_t n = 0;
+	struct sockdiag_ns *n;
 	uint64_t ino;
-	DIR *d;
 
-	if (sockdiag_ns_ino("/proc/1/ns/net", &ino) == 0) {
-		ns[n].n_ino = ino;
-		snprintf(ns[n].n_path, sizeof(ns[n].n_path), "/proc/1/ns/net");
-		snprintf(ns[n].n_name, sizeof(ns[n].n_name), "host");
-		n++;
-	} else if (errno == EACCES && geteuid() != 0) {
-		*partial = true;
+	if (sockdiag_ns_ino(path, &ino) < 0) {
+		/* as root, EACCES is a special process, not a blind spot */
+		if (errno == EACCES && geteuid() != 0)
+			*sc->s_partial = true;
+		return;
 	}
-	if ((d = opendir("/run/netns"))) {
-		while ((de = readdir(d)) && n < max) {
-			char path[sizeof(ns[0].n_path)];
+	if ((n = sockdiag_ns_find(sc->s_ns, sc->s_n, ino))) {
+		if (name && strncmp(n->n_name, "net:[", 5) == 0)
+			snprintf(n->n_name, sizeof(n->n_name), "%.60s", name);
+		return;
+	}
+	if (sc->s_n == sc->s_max) {
+		sc->s_truncated = true;
+		return;
+	}
+	n = &sc->s_ns[sc->s_n++];
+	n->n_ino = ino;
+	n->n_fd = -1;
+	snprintf(n->n_path, sizeof(n->n_path), "%s", path);
+	if (name)
+		snprintf(n->n_name, sizeof(n->n_name), "%.60s", name);
+	else
+		snprintf(n->n_name, sizeof(n->n_name), "net:[%llu]", (unsigned long long)ino);
+}
 
-			if (de->d_name[0] == '.' ||
-			    (size_t)snprintf(path, sizeof(path), "/run/netns/%s", de->d_name) >=
-				sizeof(path) ||
-			    sockdiag_ns_ino(path, &ino) < 0 || sockdiag_ns_known(ns, n, ino))
+/* The namespace of a socket another process holds: a namespace may be held by a
+ * socket alone (created inside it, then the process moved on). Keeps an fd to it. */
+static void sockdiag_ns_of_socket(struct sockdiag_scan *sc, int pidfd, int fd)
+{
+	struct sockdiag_ns *n;
+	struct stat st;
+	int sock, nsfd;
+
+	sock = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (sock < 0)
+		return;
+	nsfd = ioctl(sock, SIOCGSKNS);
+	close(sock);
+	if (nsfd < 0)
+		return;
+	if (fstat(nsfd, &st) < 0 || sockdiag_ns_find(sc->s_ns, sc->s_n, st.st_ino)) {
+		close(nsfd);
+		return;
+	}
+	if (sc->s_n == sc->s_max) {
+		sc->s_truncated = true;
+		close(nsfd);
+		return;
+	}
+	n = &sc->s_ns[sc->s_n++];
+	n->n_ino = st.st_ino;
+	n->n_fd = nsfd;
+	n->n_path[0] = '\0';
+	snprintf(n->n_name, sizeof(n->n_name), "net:[%llu]", (unsigned long long)st.st_ino);
+}
+
+/* Every socket fd of pid whose namespace is not known yet. */
+static void sockdiag_scan_sockets(struct sockdiag_scan *sc, const char *pid)
+{
+	char dir[64], link[96], target[64];
+	struct dirent *fe;
+	int pidfd = -1;
+	DIR *fd;
+
+	snprintf(dir, sizeof(dir), "/proc/%.20s/fd", pid);
+	if (!(fd = opendir(dir)))
+		return;
+	while ((fe = readdir(fd))) {
+		ssize_t len;
+
+		if (fe->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%.20s", dir, fe->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, "socket:[", 8) != 0)
+			continue;
+		if (pidfd < 0 && (pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0)) < 0)
+			break;
+		sockdiag_ns_of_socket(sc, pidfd, atoi(fe->d_name));
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	closedir(fd);
+}
+
+/*
+ * The distinct namespaces: the caller's, pid 1's ("host"), /run/netns names,
+ * every thread's, and every socket's (only as root: pidfd_getfd needs it).
+ */
+static size_t sockdiag_namespaces(struct sockdiag_ns *ns, size_t max, bool *partial,
+				  bool *truncated)
+{
+	struct sockdiag_scan sc = { ns, 0, max, false, partial };
+	struct dirent *de, *te;
+	char path[300];
+	DIR *d, *td;
+
+	sockdiag_ns_add(&sc, "/proc/self/ns/net", NULL); /* named below if nothing names it */
+	sockdiag_ns_add(&sc, "/proc/1/ns/net", "host");
+	if ((d = opendir("/run/netns"))) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.' &&
+			    (size_t)snprintf(path, sizeof(path), "/run/netns/%s", de->d_name) <
+				sizeof(ns[0].n_path))
+				sockdiag_ns_add(&sc, path, de->d_name);
+		closedir(d);
+	}
+	if ((d = opendir("/proc"))) {
+		while ((de = readdir(d))) {
+			if (de->d_name[0] < '1' || de->d_name[0] > '9')
 				continue;
-			ns[n].n_ino = ino;
-			memcpy(ns[n].n_path, path, sizeof(path));
-			snprintf(ns[n].n_name, sizeof(ns[n].n_name), "%.52s", de->d_name);
-			n++;
+			/* threads can setns() on their own: look at each task */
+			snprintf(path, sizeof(path), "/proc/%.20s/task", de->d_name);
+			if ((td = opendir(path))) {
+				while ((te = readdir(td))) {
+					char tpath[96];
+
+					if (te->d_name[0] == '.')
+						continue;
+					snprintf(tpath, sizeof(tpath),
+						 "/proc/%.20s/task/%.20s/ns/net", de->d_name,
+						 te->d_name);
+					sockdiag_ns_add(&sc, tpath, NULL);
+				}
+				closedir(td);
+			}
+			if (geteuid() == 0)
+				sockdiag_scan_sockets(&sc, de->d_name);
 		}
 		closedir(d);
 	}
-	if (!(d = opendir("/proc")))
-		return n;
-	while ((de = readdir(d)) && n < max) {
-		char path[sizeof(ns[0].n_path)];
+	if (sc.s_n && strncmp(ns[0].n_name, "net:[", 5) == 0) {
+		char name[sizeof(ns[0].n_name)];
 
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+		snprintf(name, sizeof(name), "self %.50s", ns[0].n_name);
+		memcpy(ns[0].n_name, name, sizeof(name));
+	}
+	*truncated = sc.s_truncated;
+	return sc.s_n;
+}
+
+/* route_localnet=1 on any interface of the current namespace, into the result. */
+static void sockdiag_localnet(struct sockdiag_result *res, const char *netns)
+{
+	const char *dir = "/proc/sys/net/ipv4/conf";
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct sockdiag_localnet *ln;
+		char path[300], v[8] = "";
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%.20s/ns/net", de->d_name);
-		if (sockdiag_ns_ino(path, &ino) < 0) {
-			/* as root, EACCES is a special process, not a blind spot */
-			if (errno == EACCES && geteuid() != 0)
-				*partial = true;
+		snprintf(path, sizeof(path), "%s/%s/route_localnet", dir, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		}
-		if (sockdiag_ns_known(ns, n, ino))
+		n = read(fd, v, sizeof(v) - 1);
+		close(fd);
+		if (n <= 0 || v[0] != '1')
 			continue;
-		ns[n].n_ino = ino;
-		memcpy(ns[n].n_path, path, sizeof(path));
-		snprintf(ns[n].n_name, sizeof(ns[n].n_name), "net:[%llu]", (unsigned long long)ino);
-		n++;
+		ln = realloc(res->r_localnet, (res->r_nlocalnet + 1) * sizeof(*ln));
+		if (!ln)
+			break;
+		res->r_localnet = ln;
+		ln = &ln[res->r_nlocalnet++];
+		snprintf(ln->ln_netns, sizeof(ln->ln_netns), "%s", netns);
+		snprintf(ln->ln_ifname, sizeof(ln->ln_ifname), "%.31s", de->d_name);
 	}
 	closedir(d);
-	return n;
 }
 
 static int sockdiag_inode_cmp(const void *a, const void *b)
@@ -238,6 +379,10 @@ static void sockdiag_proc_info(pid_t pid, char *comm, size_t commlen, pid_t *ppi
 	if (!p || !strchr(stat, '('))
 		return;
 	snprintf(comm, commlen, "%.*s", (int)(p - strchr(stat, '(') - 1), strchr(stat, '(') + 1);
+	/* any user can name a process: keep it from forging evidence lines */
+	for (char *q = comm; *q; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+			*q = '?';
 	if (sscanf(p + 1, " %*c %d", ppid) != 1)
 		*ppid = 0;
 }
@@ -316,39 +461,52 @@ int sockdiag_dump_all(struct sockdiag_result *res, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	n = sockdiag_namespaces(ns, SOCKDIAG_NS_MAX, &res->r_partial);
+	n = sockdiag_namespaces(ns, SOCKDIAG_NS_MAX, &res->r_partial, &res->r_truncated);
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0) {
 		snprintf(err, errlen, "cannot open /proc/self/ns/net: %s", strerror(errno));
 		free(ns);
 		return -1;
 	}
+	snprintf(res->r_self, sizeof(res->r_self), "%s", n ? ns[0].n_name : "self");
 	for (i = 0; i < n; i++) {
-		int fd = open(ns[i].n_path, O_RDONLY | O_CLOEXEC);
+		/* ns[0] is the caller's own: queried without setns, which needs no privilege */
+		if (i > 0) {
+			int fd =
+			    ns[i].n_fd >= 0 ? ns[i].n_fd : open(ns[i].n_path, O_RDONLY | O_CLOEXEC);
 
-		if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-			res->r_netns_failed++;
-			if (fd >= 0)
+			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+				res->r_netns_failed++;
+				if (fd >= 0 && fd != ns[i].n_fd)
+					close(fd);
+				continue;
+			}
+			if (fd != ns[i].n_fd)
 				close(fd);
-			continue;
 		}
-		close(fd);
 		v.v_ns = &ns[i];
 		if (sockdiag_query(&v, AF_INET) < 0 || sockdiag_query(&v, AF_INET6) < 0)
 			res->r_netns_failed++;
 		else
 			res->r_netns++;
-	}
-	/* back home: everything after this must run in the caller's namespace */
-	if (setns(self, CLONE_NEWNET) < 0) {
-		snprintf(err, errlen, "cannot return to the original network namespace: %s",
-			 strerror(errno));
-		close(self);
-		free(ns);
-		sockdiag_free(res);
-		return -1;
+		sockdiag_localnet(res, ns[i].n_name);
+		if (i > 0 && setns(self, CLONE_NEWNET) < 0) {
+			/* everything after this must run in the caller's namespace */
+			snprintf(err, errlen, "cannot return to the original network namespace: %s",
+				 strerror(errno));
+			close(self);
+			for (i = 0; i < n; i++)
+				if (ns[i].n_fd >= 0)
+					close(ns[i].n_fd);
+			free(ns);
+			sockdiag_free(res);
+			return -1;
+		}
 	}
 	close(self);
+	for (i = 0; i < n; i++)
+		if (ns[i].n_fd >= 0)
+			close(ns[i].n_fd);
 	free(ns);
 	sockdiag_owners(res, &res->r_partial);
 	return 0;
@@ -357,6 +515,7 @@ int sockdiag_dump_all(struct sockdiag_result *res, char *err, size_t errlen)
 void sockdiag_free(struct sockdiag_result *res)
 {
 	free(res->r_list);
+	free(res->r_localnet);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -370,18 +529,47 @@ unsigned sockdiag_port(const struct sockdiag_listener *l)
 	return addr_port((const struct sockaddr *)&l->l_addr);
 }
 
-bool sockdiag_has_ancestor(pid_t pid, const char *comm)
+/* Seccomp mode of pid from /proc/PID/status: 2 = filter, -1 unknown. */
+static int sockdiag_seccomp_mode(pid_t pid)
 {
-	char c[32];
+	char path[64], line[128];
+	int mode = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode;
+}
+
+bool sockdiag_under_run(pid_t pid, const char *const *exes, size_t nexes)
+{
 	int depth;
 
+	/* a process name is chosen by the process: require the seccomp filter
+	 * tfguard-run installs, and an ancestor whose executable is tfguard-run */
+	if (sockdiag_seccomp_mode(pid) != 2)
+		return false;
 	/* bounded: process trees are shallow, and a loop must not hang the audit */
 	for (depth = 0; pid > 1 && depth < 64; depth++) {
+		char path[64], exe[512], c[32];
 		pid_t ppid;
+		ssize_t n;
+		size_t i;
 
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			for (i = 0; i < nexes; i++)
+				if (exes[i] && strcmp(exe, exes[i]) == 0)
+					return true;
+		}
 		sockdiag_proc_info(pid, c, sizeof(c), &ppid);
-		if (strcmp(c, comm) == 0)
-			return true;
 		pid = ppid;
 	}
 	return false;

@@ -3,8 +3,11 @@
  *
  * TF Serving logs "localhost:8501" while it listens on [::], so the audit asks
  * the kernel (NETLINK_SOCK_DIAG, one query per namespace) and never trusts a
- * log. Namespaces are found through /proc/PID/ns/net and /run/netns; sockets
- * are mapped to processes through /proc/PID/fd. Needs root to see other
+ * log. Namespaces are found through /proc/1, /run/netns, every thread's
+ * /proc/PID/task/TID/ns/net, and the namespace of every open socket
+ * (pidfd_getfd + SIOCGSKNS: a namespace can be held by a socket alone). Sockets
+ * are mapped to processes through /proc/PID/fd. Each namespace's
+ * route_localnet settings are read while inside it. Needs root to see other
  * users' processes and to enter namespaces; says what it could not see.
  * Not thread-safe: it switches the calling thread's network namespace and
  * always switches back.
@@ -30,12 +33,22 @@ struct sockdiag_listener {
 	pid_t l_ppid;
 };
 
+/* A namespace with route_localnet=1 on some interface. */
+struct sockdiag_localnet {
+	char ln_netns[64];
+	char ln_ifname[32];
+};
+
 struct sockdiag_result {
 	struct sockdiag_listener *r_list;
 	size_t r_count;
 	size_t r_netns;	       /* namespaces queried */
 	size_t r_netns_failed; /* namespaces that could not be entered */
 	bool r_partial;	       /* not root: some processes/namespaces unseen */
+	bool r_truncated;      /* more namespaces than the audit can hold */
+	struct sockdiag_localnet *r_localnet;
+	size_t r_nlocalnet;
+	char r_self[64]; /* the name of the caller's own namespace */
 };
 
 /* Lists the listeners of every namespace. Returns 0, or -1 with a reason. */
@@ -44,7 +57,10 @@ void sockdiag_free(struct sockdiag_result *res);
 /* True when a listener's address would accept traffic that is not loopback. */
 bool sockdiag_is_public(const struct sockdiag_listener *l);
 unsigned sockdiag_port(const struct sockdiag_listener *l);
-/* Whether pid or one of its ancestors runs command comm (e.g. "tfguard-run"). */
-bool sockdiag_has_ancestor(pid_t pid, const char *comm);
+/*
+ * Whether pid runs under tfguard-run: it has a seccomp filter, and it or an
+ * ancestor executes one of the given tfguard-run paths (a name can be faked).
+ */
+bool sockdiag_under_run(pid_t pid, const char *const *exes, size_t nexes);
 
 #endif

@@ -178,6 +178,12 @@ out:
 	return rc;
 }
 
+static int tlsprobe_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf, (void)size, (void)rwflag, (void)arg;
+	return 0;
+}
+
 int tlsprobe_files(const char *cert, const char *key, struct tlsprobe_files *out)
 {
 	EVP_PKEY *pkey = NULL;
@@ -212,7 +218,8 @@ int tlsprobe_files(const char *cert, const char *key, struct tlsprobe_files *out
 		out->f_days_left = days - (secs < 0 && days <= 0 ? 1 : 0);
 	if (key) {
 		if ((f = fopen(key, "re"))) {
-			pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+			/* an encrypted key must not make the audit ask for a passphrase */
+			pkey = PEM_read_PrivateKey(f, NULL, tlsprobe_no_passphrase, NULL);
 			fclose(f);
 		}
 		if (!pkey) {

@@ -68,6 +68,8 @@ say "$OUT"
 [ "$RC" -eq 0 ] || fail "a correct host must be compliant (exit $RC)"
 jq -e '.compliant == true and (.controls | length) >= 10' <<<"$JSON" >/dev/null || fail "json"
 grep -q '<testsuite name="tfguard check"' "$TFG_TMP/junit.xml" || fail "no JUnit XML"
+"$PY" -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$TFG_TMP/junit.xml" ||
+	fail "the JUnit file is not well-formed XML"
 declare -A BASE
 for c in $(jq -r '.controls[].id' <<<"$JSON"); do BASE[$c]=$(status_of "$c"); done
 jq -e '[.controls[] | select(.status != "pass")] | length == 0' <<<"$JSON" >/dev/null ||
@@ -100,6 +102,50 @@ evidence_of NET-1 | grep -q "netns $OTHER: 0.0.0.0:8501 listens, pid [0-9]* (pyt
 	fail "NET-1 evidence must name namespace, address, pid and command: $(evidence_of NET-1)"
 kill "$BG_PID"; wait "$BG_PID" 2>/dev/null
 poll 3000 bash -c "! ip netns exec $OTHER ss -Hltn 'sport = :8501' | grep -q ." || fail "listener still there"
+
+say "fault: a listener whose namespace is held by its socket alone (no process, no name in it)"
+netns_new GHOST
+cat >"$TFG_TMP/ghost.py" <<'PYEOF'
+# creates a listener inside namespace argv[1], moves back home, and holds it
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+home = os.open("/proc/self/ns/net", os.O_RDONLY)
+there = os.open("/run/netns/" + sys.argv[1], os.O_RDONLY)
+if libc.setns(there, 0x40000000) != 0:
+    sys.exit("setns: %d" % ctypes.get_errno())
+s = socket.socket()
+s.bind(("0.0.0.0", 8501))
+s.listen()
+libc.setns(home, 0x40000000)
+os.close(there)
+print("ready", flush=True)
+time.sleep(120)
+PYEOF
+bg "$PY" "$TFG_TMP/ghost.py" "$GHOST"
+GHOST_PID=$BG_PID
+poll 5000 bash -c "ip netns exec $GHOST ss -Hltn 'sport = :8501' | grep -q ." || fail "ghost listener"
+ip netns del "$GHOST"  # only the socket keeps the namespace alive now
+OUT=$(tfguard_ns "$SRV" -c "$conf" check --json)
+jq -e '.controls[] | select(.id == "NET-1") | .status == "fail"' <<<"$OUT" >/dev/null ||
+	fail "NET-1 must find a listener in a namespace held only by its socket: $(jq -c '.controls[] | select(.id == "NET-1")' <<<"$OUT")"
+say "ok: $(jq -r '.controls[] | select(.id == "NET-1") | .evidence[0]' <<<"$OUT")"
+kill "$GHOST_PID"; wait "$GHOST_PID" 2>/dev/null
+
+say "fault: DNAT onto a protected port in another table (reported, covered)"
+in_ns "$SRV" nft -f - <<NFT || fail "nat table"
+table ip pub {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		tcp dport 9501 dnat to 127.0.0.1:8501
+		tcp dport 9502 redirect to :8500
+	}
+}
+NFT
+run_check
+[ "$(status_of FW-4)" = pass ] || fail "FW-4 with coverage must pass"
+evidence_of FW-4 | grep -q 'DNAT onto port 8501: covered' || fail "FW-4 must report the dnat: $(evidence_of FW-4)"
+evidence_of FW-4 | grep -q 'redirect onto port 8500: covered' || fail "FW-4 must report the redirect: $(evidence_of FW-4)"
+in_ns "$SRV" nft delete table ip pub
 
 say "fault: route_localnet=1 (firewall present: warn only)"
 in_ns "$SRV" sysctl -qw net.ipv4.conf.all.route_localnet=1
@@ -158,4 +204,11 @@ jq -e '.controls[] | select(.id == "FW-1") | .status == "skipped"' <<<"$out" >/d
 	fail "FW-1 must be skipped without root: $out"
 jq -e '.controls[] | select(.id == "FW-1") | .evidence[0] | test("needs root")' <<<"$out" >/dev/null ||
 	fail "the skip must say it needs root"
+jq -e '.compliant == false and .complete == false' <<<"$out" >/dev/null ||
+	fail "without root the audit is incomplete, never compliant"
+jq -e '.controls[] | select(.id == "AUTH-1") | .status != "fail"' <<<"$out" >/dev/null ||
+	fail "an unreadable file must not be a failure without root"
+ip netns exec "$SRV" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	--bounding-set=-all "$B/tfguard" -c "$conf" check >/dev/null
+[ $? -eq 3 ] || fail "an incomplete audit must exit 3 without root"
 pass

@@ -29,6 +29,21 @@ printf '\n' | "$T" passwd --stdin -f "$ht" carol >/dev/null 2>&1
 [ $? -eq 1 ] || fail "an empty password must be refused"
 grep -q '^carol:' "$ht" && fail "a refused password was written"
 
+say "a user who cannot keep the owner changes nothing"
+chmod 0755 "$TFG_TMP"
+mkdir -m 0777 "$TFG_TMP/shared"
+printf 'alice:%s\n' "$(cut -d: -f2 "$ht" | head -n 1)" >"$TFG_TMP/shared/ht"
+chown root:nogroup "$TFG_TMP/shared/ht" && chmod 0660 "$TFG_TMP/shared/ht"
+before=$(cat "$TFG_TMP/shared/ht")
+out=$(printf 'pw\n' | setpriv --reuid=65534 --regid=65534 --clear-groups "$T" passwd --stdin \
+	-f "$TFG_TMP/shared/ht" bob 2>&1)
+rc=$?
+say "$out"
+[ $rc -eq 1 ] || fail "passwd as nobody on a root-owned file must fail (exit $rc)"
+grep -q 'cannot keep its owner' <<<"$out" || fail "the error must say why"
+[ "$(stat -c %U:%G "$TFG_TMP/shared/ht")" = root:nogroup ] || fail "the owner changed"
+[ "$(cat "$TFG_TMP/shared/ht")" = "$before" ] || fail "the content changed"
+
 say "concurrent runs: 20 users added at once"
 pids=()
 for i in $(seq 1 20); do
