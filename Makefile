@@ -19,6 +19,7 @@ SBINDIR	?= $(PREFIX)/sbin
 LIBDIR	?= $(PREFIX)/lib
 SYSCONFDIR ?= /etc
 UNITDIR	?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
 MANDIR	?= $(PREFIX)/share/man
 DOCDIR	?= $(PREFIX)/share/doc/tfguard
 VERSION	:= 0.1.0
@@ -207,6 +208,8 @@ install: all
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/tensorflow-serving.service.example \
 		>$(DESTDIR)$(DOCDIR)/tensorflow-serving.service.example
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 systemd/tfguard.sysusers $(DESTDIR)$(SYSUSERSDIR)/tfguard.conf
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.[58]; do install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
 	install -d $(DESTDIR)$(UNITDIR)

@@ -131,12 +131,16 @@ ok "tfguard-proxy listens on :8443"
 
 bold "5. From the client: the raw REST port is closed"
 printf '\033[36m$ curl --max-time 2 http://%s:8501/v1/models/half_plus_two\033[0m\n' "$SRV4"
-code=$(in_cli curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$SRV4:8501/v1/models/half_plus_two")
-echo "   -> ${code:-000} (no answer: dropped)"
-[ "$code" = 000 ] || die "direct access to 8501 answered $code"
-code=$(in_cli curl -s -o /dev/null -w '%{http_code}' --max-time 2 -g "http://[$SRV6]:8501/v1/models/half_plus_two")
-[ "$code" = 000 ] || die "direct IPv6 access to 8501 answered $code"
-ok "8501 is unreachable over IPv4 and IPv6"
+in_cli curl -s -o /dev/null --max-time 2 "http://$SRV4:8501/v1/models/half_plus_two"
+rc=$?
+# curl exit 28 is a timeout: no answer at all, the firewall dropped it (7 would be
+# a refusal, which only shows that nothing listens there)
+echo "   -> curl exit $rc (timeout: no answer, dropped)"
+[ $rc -eq 28 ] || die "direct access to 8501: curl exit $rc, expected a timeout (28)"
+in_cli curl -s -o /dev/null --max-time 2 -g "http://[$SRV6]:8501/v1/models/half_plus_two"
+rc=$?
+[ $rc -eq 28 ] || die "direct IPv6 access to 8501: curl exit $rc, expected a timeout (28)"
+ok "8501 is dropped over IPv4 and IPv6"
 
 CURL=(curl -s --cacert "$W/cert.pem" --max-time 5)
 URL=https://$SRV4:8443/v1/models
@@ -173,7 +177,9 @@ sed 's/^/   /' "$W/check.txt"
 grep -q ' 0 fail' "$W/check.txt" || die "tfguard check reported failures"
 grep -q '^WARN\|^FAIL' "$W/check.txt" && die "tfguard check is not all green"
 ok "all green"
-run in_cli "$B/tfguard" -c "$W/tfguard.conf" probe "$SRV4" || die "tfguard probe from the client"
+printf '\033[36m$ tfguard probe %s\033[0m\n' "$SRV4"
+in_cli "$B/tfguard" -c "$W/tfguard.conf" probe "$SRV4" | tee "$W/probe.txt" || die "tfguard probe"
+grep -q "$SRV4:8501: filtered" "$W/probe.txt" || die "probe did not see 8501 filtered"
 ok "compliant from outside too"
 
 bold "10. Tear-down"

@@ -94,6 +94,21 @@ int main(int argc, char **argv)
 		warnx("%s: unknown command (see tfguard --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
+	/* -c CONF is also accepted after the command: `tfguard check -c CONF` */
+	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++) {
+		if ((strcmp(argv[j], "-c") == 0 || strcmp(argv[j], "--config") == 0) &&
+		    j + 1 < argc) {
+			path = argv[j + 1];
+			memmove(&argv[j], &argv[j + 2], (size_t)(argc - j - 1) * sizeof(*argv));
+			argc -= 2;
+			j--;
+		} else if (strncmp(argv[j], "--config=", 9) == 0) {
+			path = argv[j] + 9;
+			memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
+			argc--;
+			j--;
+		}
+	}
 	/* `tfguard -c broken.conf status --help` must still show the help */
 	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++)
 		if (strcmp(argv[j], "-h") == 0 || strcmp(argv[j], "--help") == 0)

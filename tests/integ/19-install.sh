@@ -4,12 +4,12 @@
 . "$(dirname "$0")/lib.sh"
 need_cmd systemd-analyze mandoc man
 P=$TFG_TMP/prefix
-make -s -C "$TOP" install PREFIX="$P/usr" UNITDIR="$P/units" >/dev/null || fail "make install"
+make -s -C "$TOP" install PREFIX="$P/usr" UNITDIR="$P/units" SYSUSERSDIR="$P/sysusers" >/dev/null || fail "make install"
 for f in usr/sbin/tfguard usr/sbin/tfguard-proxy usr/bin/tfguard-run \
 	usr/lib/tfguard/libtfguard-preload.so usr/share/man/man8/tfguard.8 \
 	usr/share/man/man8/tfguard-run.8 usr/share/man/man8/tfguard-proxy.8 \
 	usr/share/man/man5/tfguard.conf.5 units/tfguard-apply.service units/tfguard-proxy.service \
-	usr/share/doc/tfguard/tensorflow-serving.service.example; do
+	usr/share/doc/tfguard/tensorflow-serving.service.example sysusers/tfguard.conf; do
 	[ -e "$P/$f" ] || fail "make install did not install $f"
 done
 [ "$(stat -c %a "$P/usr/sbin/tfguard")" = 755 ] || fail "binaries must be 0755"
@@ -20,6 +20,7 @@ grep -q "ExecStart=$P/usr/sbin/tfguard apply" "$P/units/tfguard-apply.service" |
 
 # DESTDIR stages without touching PREFIX
 make -s -C "$TOP" install DESTDIR="$TFG_TMP/stage" PREFIX=/usr/local UNITDIR=/lib/systemd/system \
+	SYSUSERSDIR=/usr/lib/sysusers.d \
 	>/dev/null || fail "make install DESTDIR"
 [ -x "$TFG_TMP/stage/usr/local/sbin/tfguard" ] || fail "DESTDIR not honoured"
 grep -q 'ExecStart=/usr/local/sbin/tfguard apply' "$TFG_TMP/stage/lib/systemd/system/tfguard-apply.service" ||
