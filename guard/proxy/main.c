@@ -58,22 +58,24 @@ struct main_state {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
-		   "\n"
-		   "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
-		   "Reads the [proxy] and [acl] sections of the tfguard config file.\n"
-		   "\n"
-		   "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
-		   "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"
-		   "                      file, then exit (0 valid, 1 not)\n"
-		   "  -v, --verbose       debug logging\n"
-		   "  -V, --version       print the version\n"
-		   "  -h, --help          this text\n"
-		   "\n"
-		   "Signals: HUP reloads htpasswd, [acl] and the certificate (a bad new file is\n"
-		   "rejected and the old one stays); USR1 reopens the access log; TERM/INT stop\n"
-		   "accepting and finish in-flight requests within shutdown_timeout.\n"
-		   "Exit codes: 0 ok, 1 error, 2 usage.\n");
+	fprintf(
+	    f,
+	    "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
+	    "\n"
+	    "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
+	    "Reads the [proxy] and [acl] sections of the tfguard config file.\n"
+	    "\n"
+	    "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
+	    "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"
+	    "                      file, then exit (0 valid, 1 not)\n"
+	    "  -v, --verbose       debug logging\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n"
+	    "\n"
+	    "Signals: HUP reloads htpasswd, [acl], [limits] and the certificate (a bad new\n"
+	    "file is rejected and the old one stays); USR1 reopens the access log; TERM/INT stop\n"
+	    "accepting and finish in-flight requests within shutdown_timeout.\n"
+	    "Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
 static void main_ht_warn(void *arg, const char *file, unsigned line, const char *msg)
