@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "limit.h"
 #include "tap.h"
@@ -256,6 +257,20 @@ static void test_inflight(void)
 	limit_free(l);
 }
 
+/* Resident set size in KiB (/proc/self/statm), 0 if unknown. */
+static unsigned long rss_kib(void)
+{
+	unsigned long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return res * (unsigned long)(sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static void test_flood(void)
 {
 	struct conf_limits cl;
@@ -294,6 +309,20 @@ static void test_flood(void)
 	   "alice's drained bucket survived the flood (client entries went first)");
 	limit_inflight_get(l, "alice", 5, &in, &q);
 	is_int(in, 1, "an in-flight entry is never evicted");
+	{
+		unsigned long r1 = rss_kib(), r2;
+
+		for (i = 0; i < 100000; i++) {
+			uint8_t k[4];
+
+			a = htonl(0x0b000000u + i);
+			memcpy(k, &a, 4);
+			limit_check_client(l, &cl, k, 4, t0 + 300000 + i, NULL);
+		}
+		r2 = rss_kib();
+		ok(r2 <= r1 + 256, "100,000 more keys: RSS grew by less than 256 KiB");
+		diag("RSS after the first 100k keys %lu KiB, after 100k more %lu KiB", r1, r2);
+	}
 	limit_inflight_release(l, "alice", 5);
 	limit_free(l);
 }
