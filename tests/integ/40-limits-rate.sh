@@ -22,11 +22,20 @@ check "one request passes" expect_code 200 -u alice:alice-pw "$(PURL /v1/models/
 # let the bucket that request touched fill up again (1 token at 10r/s: 100 ms)
 sleep 0.2
 before=$(rec_count)
+# context switches per thread of the proxy: a worker that served connections wakes up
+# from epoll_wait at least once per request; the others barely move
+ctxsw() { for f in /proc/"$PX_PID"/task/*/status; do
+	printf '%s %s\n' "${f%/status}" "$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$f")"; done; }
+ctxsw >"$TFG_TMP/ctx0"
 "${LOAD[@]}" --user bob:bob-pw --rate 5 --duration 3 --conns 2 >"$TFG_TMP/bob.json" &
 bobpid=$!
 "${LOAD[@]}" --user alice:alice-pw --rate $((RATE * 5)) --duration 3 --conns 16 >"$TFG_TMP/alice.json" ||
 	fail "load generator failed"
 wait "$bobpid" || fail "load generator (bob) failed"
+ctxsw >"$TFG_TMP/ctx1"
+say "wake-ups per thread: $(join "$TFG_TMP/ctx0" "$TFG_TMP/ctx1" | awk '{ printf "%d ", $3 - $2 }')"
+busy=$(join "$TFG_TMP/ctx0" "$TFG_TMP/ctx1" | awk '$3 - $2 >= 30 { n++ } END { print n + 0 }')
+check "the load reached both workers ($busy threads woke ≥ 30 times)" [ "$busy" -ge 2 ]
 j() { "$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 ok=$(j "$TFG_TMP/alice.json" 'r["status"].get("200",0)')
 lim=$(j "$TFG_TMP/alice.json" 'r["status"].get("429",0)')
