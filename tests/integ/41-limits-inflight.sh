@@ -2,7 +2,7 @@
 # [limits] inflight: with a slow stand-in (1.5 s per answer) and inflight = 2, five
 # requests at once from one user: exactly 2 reach the backend, 3 get 429 at once.
 # The slot is given back however a request ends: backend error (502), client gone
-# (curl aborts), normal answer; a leak would turn later requests into 429s.
+# (curl aborts), backend timeout (504), normal answer; a leak would turn later requests into 429s.
 # Then, on SIGHUP, a bounded queue: queue = 1 lets one more wait for a slot, the rest
 # 429; queue_timeout ends a wait that lasts too long with 429 (limit queue_timeout).
 . "$(dirname "$0")/lib.sh"
@@ -78,4 +78,15 @@ m=$(curl -s "http://127.0.0.1:$PX_ADMIN/metrics")
 n=$(awk '$1 == "tfguard_proxy_limited_total{limit=\"inflight\"}" { print $2 }' <<<"$m")
 check "metrics: limited{inflight} ≥ 4 ($n)" [ "${n:-0}" -ge 4 ]
 check "metrics: limited{queue_timeout} = 1" grep -qx 'tfguard_proxy_limited_total{limit="queue_timeout"} 1' <<<"$m"
+
+# release on backend timeout: restart with response_timeout (not reloadable) < 1.5 s
+kill "$PX_PID"
+wait "$PX_PID" 2>/dev/null
+poll 10000 bash -c "[ -z \"\$(ss -Hltn 'sport = :$PX_PORT')\" ]" || fail "old proxy still listening"
+px_conf 'response_timeout = 500ms' '[limits]' 'inflight = 2'
+px_start
+conc 2 /v1/models/slow
+check "backend timeout: 504 504 ($(codes))" [ "$(codes)" = "504 504" ]
+conc 2 /v1/models/fraud
+check "both slots came back after the timeouts ($(codes))" [ "$(codes)" = "200 200" ]
 pass
