@@ -141,11 +141,12 @@ void accesslog_write(const struct alog_rec *r)
 			     "{\"time\":\"%s.%06uZ\",\"client\":\"%s\",\"user\":\"%s\","
 			     "\"model\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
 			     "\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
-			     "\"user_agent\":\"%s\"}\n",
+			     "\"user_agent\":\"%s\"%s%s%s}\n",
 			     ts, (unsigned)(r->ar_start_us % 1000000u), r->ar_client, user, model,
 			     method, path, r->ar_status, (unsigned long long)r->ar_bytes_in,
 			     (unsigned long long)r->ar_bytes_out, (unsigned long long)r->ar_dur_us,
-			     ua);
+			     ua, r->ar_limit ? ",\"limit\":\"" : "", r->ar_limit ? r->ar_limit : "",
+			     r->ar_limit ? "\"" : "");
 	} else {
 		/*
 		 * Combined log format, then three fields of ours: model, bytes in, µs.
@@ -169,10 +170,11 @@ void accesslog_write(const struct alog_rec *r)
 		strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S %z", &tm);
 		n = snprintf(line, sizeof(line),
 			     "%s - %s [%s] \"%s %s HTTP/1.1\" %d %llu \"-\" \"%s\" model=\"%s\" "
-			     "bytes_in=%llu duration_us=%llu\n",
+			     "bytes_in=%llu duration_us=%llu%s%s\n",
 			     host, user[0] ? user : "-", ts, method, path, r->ar_status,
 			     (unsigned long long)r->ar_bytes_out, ua, model,
-			     (unsigned long long)r->ar_bytes_in, (unsigned long long)r->ar_dur_us);
+			     (unsigned long long)r->ar_bytes_in, (unsigned long long)r->ar_dur_us,
+			     r->ar_limit ? " limit=" : "", r->ar_limit ? r->ar_limit : "");
 	}
 	if (n < 0)
 		return;

@@ -33,6 +33,7 @@ struct alog_rec {
 	int ar_status;
 	uint64_t ar_bytes_in;  /* request body bytes */
 	uint64_t ar_bytes_out; /* response bytes (head + body) */
+	const char *ar_limit;  /* the [limits] limit that refused it ("user"...), or NULL */
 };
 
 /* path "" = no log, "-" = stderr. Returns 0 or -1 with a message in err. */

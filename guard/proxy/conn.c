@@ -49,6 +49,7 @@ enum conn_state {
 	CONN_SEND_ERROR,
 	CONN_KEEPALIVE,
 	CONN_CLOSING,
+	CONN_LIMIT_QUEUE, /* waiting for an in-flight slot ([limits] queue) */
 	CONN_NSTATES
 };
 
@@ -130,12 +131,18 @@ struct conn {
 	struct http_chunked c_rch;
 	size_t c_rch_val;
 	bool c_resp_started; /* response bytes went to the client: no error page possible */
+
+	/* --- [limits] (limit.h) --- */
+	enum limit_kind c_limit; /* which limit refused this request, LIMIT_NONE if none */
+	bool c_lim_held;	 /* holds an in-flight slot of c_user: released once */
+	bool c_lim_queued;	 /* waits in c_user's queue */
+	uint64_t c_lim_deadline; /* queue_timeout, on the loop's ms clock */
 };
 
 static const char *const conn_state_names[CONN_NSTATES] = {
 	"tls_handshake", "read_head",	     "auth",	      "send_continue",	"upstream_connect",
 	"send_head",	 "body_to_upstream", "read_response", "body_to_client", "send_error",
-	"keepalive",	 "closing",
+	"keepalive",	 "closing",	     "limit_queue",
 };
 
 static void conn_step(struct conn *c);
@@ -314,6 +321,45 @@ static void conn_up_release(struct conn *c, bool reusable)
 	c->c_uin.off = c->c_uin.len = 0;
 }
 
+/* ---- limits ([limits], see limit.h) ------------------------------------------------------ */
+
+static const struct conf_limits *conn_limits(struct conn *c)
+{
+	return &worker_snap(c->c_w)->s_conf.c_limits;
+}
+
+/* The request is over, whatever the reason: give back its slot or queue place, once. */
+static void conn_limit_end(struct conn *c)
+{
+	struct limit *l = c->c_w->w_px->px_limit;
+
+	if (c->c_lim_held)
+		limit_inflight_release(l, c->c_user, c->c_user_len);
+	if (c->c_lim_queued)
+		limit_inflight_dequeue(l, c->c_user, c->c_user_len, false);
+	c->c_lim_held = c->c_lim_queued = false;
+}
+
+static int conn_error(struct conn *c, int status, const char *msg, const char *extra);
+
+/* 429 for limit k; the request never reaches the backend. */
+static int conn_limited(struct conn *c, enum limit_kind k, unsigned retry_s)
+{
+	static const char *const msgs[LIMIT_NKINDS] = {
+		[LIMIT_CLIENT] = "Too many requests from this address; retry later",
+		[LIMIT_USER] = "Too many requests for this user; retry later",
+		[LIMIT_MODEL] = "Too many requests for this model; retry later",
+		[LIMIT_INFLIGHT] = "Too many requests in flight for this user; retry later",
+		[LIMIT_QUEUE_TIMEOUT] = "Too many requests in flight for this user (waited "
+					"queue_timeout); retry later",
+	};
+	char hdr[48];
+
+	c->c_limit = k;
+	snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", retry_s ? retry_s : 1);
+	return conn_error(c, 429, msgs[k], hdr);
+}
+
 /* ---- logging ---------------------------------------------------------------------------- */
 
 static void conn_log_request(struct conn *c)
@@ -323,6 +369,7 @@ static void conn_log_request(struct conn *c)
 	const char *model = c->c_routed ? c->c_rt.rt_model : "";
 	size_t mlen = c->c_routed ? c->c_rt.rt_model_len : 0;
 
+	conn_limit_end(c);
 	if (!c->c_req_active)
 		return;
 	c->c_req_active = false;
@@ -353,6 +400,7 @@ static void conn_log_request(struct conn *c)
 		.ar_status = c->c_status,
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
+		.ar_limit = limit_name(c->c_limit),
 	};
 	accesslog_write(&r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
@@ -548,13 +596,48 @@ static int conn_build_upstream_head(struct conn *c)
 	return 0;
 }
 
-/* The user is known to be who they say: route, ACL, then forward. */
+static int conn_forward(struct conn *c);
+
+/* After route and ACL: the model's rate, then the user's in-flight slot (or queue). */
+static int conn_limit_admit(struct conn *c)
+{
+	struct limit *l = c->c_w->w_px->px_limit;
+	const struct conf_limits *cl = conn_limits(c);
+	enum limit_kind k;
+	unsigned wait = 0;
+
+	k = limit_check_model(l, cl, c->c_rt.rt_model, c->c_rt.rt_model_len, limit_now_ns(), &wait);
+	if (k != LIMIT_NONE)
+		return conn_limited(c, k, wait);
+	switch (limit_inflight_acquire(l, cl, c->c_user, c->c_user_len)) {
+	case LIMIT_SLOT_HELD:
+		c->c_lim_held = true;
+		break;
+	case LIMIT_SLOT_QUEUED:
+		c->c_lim_queued = true;
+		c->c_lim_deadline = ev_now(c->c_w->w_loop) + cl->l_queue_timeout_ms;
+		return CONN_LIMIT_QUEUE;
+	case LIMIT_SLOT_REFUSED:
+		return conn_limited(c, LIMIT_INFLIGHT, 1);
+	case LIMIT_SLOT_FREE:
+		break;
+	}
+	return conn_forward(c);
+}
+
+/* The user is known to be who they say: user limit, route, ACL, then forward. */
 static int conn_authorized(struct conn *c)
 {
 	struct snap *s = worker_snap(c->c_w);
 	const struct http_req *q = &c->c_req;
+	enum limit_kind k;
+	unsigned wait = 0;
 
 	metrics_add(&c->c_w->w_m.m_auth_ok, 1);
+	k = limit_check_user(c->c_w->w_px->px_limit, &s->s_conf.c_limits, c->c_user, c->c_user_len,
+			     limit_now_ns(), &wait);
+	if (k != LIMIT_NONE)
+		return conn_limited(c, k, wait);
 	if (route_match(q->r_method, q->r_target.p, q->r_target.n, &c->c_rt) < 0) {
 		if (c->c_rt.rt_status == 405)
 			return conn_error(c, 405, "Method not allowed for this path",
@@ -571,6 +654,14 @@ static int conn_authorized(struct conn *c)
 		return conn_error(c, 403, "Permission denied: this user may not call this model",
 				  NULL);
 	c->c_routed = true;
+	return conn_limit_admit(c);
+}
+
+/* Routed, allowed and within every limit: prepare the backend request. */
+static int conn_forward(struct conn *c)
+{
+	const struct http_req *q = &c->c_req;
+
 	if (cbuf_alloc(&c->c_uout, conn_cfg(c)->p_max_header_bytes + 1024) < 0 ||
 	    cbuf_alloc(&c->c_uin, conn_cfg(c)->p_max_header_bytes + CONN_UIN_EXTRA) < 0)
 		return conn_error(c, 500, "Out of memory", NULL);
@@ -594,7 +685,8 @@ static int conn_request(struct conn *c)
 	struct http_req *q = &c->c_req;
 	const struct http_header *ua;
 	enum auth_basic ab;
-	unsigned wait;
+	enum limit_kind lk;
+	unsigned wait = 0;
 
 	c->c_req_active = true;
 	c->c_start_ms = ev_now(w->w_loop);
@@ -631,6 +723,11 @@ static int conn_request(struct conn *c)
 	if (q->r_framing == HTTP_BODY_LENGTH && q->r_content_length > p->p_max_body)
 		return conn_error(c, 413, "Request body larger than max_body", NULL);
 
+	/* The client limit comes before authentication: it also bounds password guessing. */
+	lk = limit_check_client(w->w_px->px_limit, conn_limits(c), c->c_akey, c->c_akeylen,
+				limit_now_ns(), &wait);
+	if (lk != LIMIT_NONE)
+		return conn_limited(c, lk, wait);
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 	if (wait > 0) {
 		char hdr[64];
@@ -1220,6 +1317,28 @@ static int conn_h_closing(struct conn *c)
 	}
 }
 
+/*
+ * Waiting for an in-flight slot: the timer polls every LIMIT_QUEUE_POLL_MS (see limit.h
+ * for why polling and not a cross-worker wake-up); the queue is bounded in length and
+ * in time.
+ */
+static int conn_h_limit_queue(struct conn *c)
+{
+	struct limit *l = c->c_w->w_px->px_limit;
+
+	if (limit_inflight_retry(l, conn_limits(c), c->c_user, c->c_user_len) == LIMIT_SLOT_HELD) {
+		c->c_lim_queued = false;
+		c->c_lim_held = true;
+		return conn_forward(c);
+	}
+	if (ev_now(c->c_w->w_loop) >= c->c_lim_deadline) {
+		c->c_lim_queued = false;
+		limit_inflight_dequeue(l, c->c_user, c->c_user_len, true);
+		return conn_limited(c, LIMIT_QUEUE_TIMEOUT, 1);
+	}
+	return CONN_WAIT;
+}
+
 typedef int (*conn_handler)(struct conn *c);
 static const conn_handler conn_handlers[CONN_NSTATES] = {
 	[CONN_TLS_HANDSHAKE] = conn_h_tls_handshake,
@@ -1234,6 +1353,7 @@ static const conn_handler conn_handlers[CONN_NSTATES] = {
 	[CONN_SEND_ERROR] = conn_h_send_error,
 	[CONN_KEEPALIVE] = conn_h_keepalive,
 	[CONN_CLOSING] = conn_h_closing,
+	[CONN_LIMIT_QUEUE] = conn_h_limit_queue,
 };
 
 /* ---- state entry, deadlines ------------------------------------------------------------- */
@@ -1270,6 +1390,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		c->c_retried = false;
 		c->c_resp_started = false;
 		c->c_keepalive = false;
+		c->c_limit = LIMIT_NONE;
 		ms = p->p_header_timeout_ms;
 		break;
 	case CONN_AUTH:
@@ -1297,6 +1418,9 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		break;
 	case CONN_CLOSING:
 		ms = CONN_LINGER_MS;
+		break;
+	case CONN_LIMIT_QUEUE:
+		ms = LIMIT_QUEUE_POLL_MS;
 		break;
 	default:
 		abort();
@@ -1390,6 +1514,10 @@ static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void 
 	case CONN_AUTH:
 		r = conn_error(c, 503, "Credential check timed out", NULL);
 		break;
+	case CONN_LIMIT_QUEUE:
+		conn_rearm(c, LIMIT_QUEUE_POLL_MS);
+		conn_step(c);
+		return;
 	default:
 		break;
 	}
@@ -1533,6 +1661,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	c->c_w = w;
 	c->c_fd = fd;
 	c->c_is_tls = px->px_tls;
+	c->c_limit = LIMIT_NONE;
 	if (salen > sizeof(c->c_peer))
 		salen = sizeof(c->c_peer);
 	memcpy(&c->c_peer, sa, salen);

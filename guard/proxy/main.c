@@ -58,22 +58,24 @@ struct main_state {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
-		   "\n"
-		   "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
-		   "Reads the [proxy] and [acl] sections of the tfguard config file.\n"
-		   "\n"
-		   "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
-		   "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"
-		   "                      file, then exit (0 valid, 1 not)\n"
-		   "  -v, --verbose       debug logging\n"
-		   "  -V, --version       print the version\n"
-		   "  -h, --help          this text\n"
-		   "\n"
-		   "Signals: HUP reloads htpasswd, [acl] and the certificate (a bad new file is\n"
-		   "rejected and the old one stays); USR1 reopens the access log; TERM/INT stop\n"
-		   "accepting and finish in-flight requests within shutdown_timeout.\n"
-		   "Exit codes: 0 ok, 1 error, 2 usage.\n");
+	fprintf(
+	    f,
+	    "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
+	    "\n"
+	    "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
+	    "Reads the [proxy] and [acl] sections of the tfguard config file.\n"
+	    "\n"
+	    "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
+	    "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"
+	    "                      file, then exit (0 valid, 1 not)\n"
+	    "  -v, --verbose       debug logging\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n"
+	    "\n"
+	    "Signals: HUP reloads htpasswd, [acl], [limits] and the certificate (a bad new\n"
+	    "file is rejected and the old one stays); USR1 reopens the access log; TERM/INT stop\n"
+	    "accepting and finish in-flight requests within shutdown_timeout.\n"
+	    "Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
 static void main_ht_warn(void *arg, const char *file, unsigned line, const char *msg)
@@ -344,6 +346,7 @@ static void admin_read_cb(struct ev_loop *loop, int fd, uint32_t events, void *a
 			ws[i] = &px->px_workers[i].w_m;
 		if (f != NULL) {
 			metrics_render(f, ws, i, &px->px_mg);
+			limit_metrics_render(f, px->px_limit);
 			fclose(f);
 			admin_reply(ac, 200, "text/plain; version=0.0.4", text, n);
 		}
@@ -543,11 +546,6 @@ int main(int argc, char **argv)
 			  conf_path ? conf_path : CONF_DEFAULT_PATH);
 		return 1;
 	}
-	if (px.px_conf.c_limits.l_default.r_set || px.px_conf.c_limits.l_client.r_set ||
-	    px.px_conf.c_limits.l_nusers > 0 || px.px_conf.c_limits.l_nmodels > 0 ||
-	    px.px_conf.c_limits.l_inflight > 0)
-		log_warn("[limits] is not enforced by this version of " PROG
-			 " (only auth_fail_limit and max_connections are)");
 	if (check)
 		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
 	if (!addr_is_loopback((const struct sockaddr *)&p->p_backend_rest.a_ss))
@@ -674,6 +672,11 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	px.px_limit = limit_new(LIMIT_ENTRIES_DEFAULT, err, sizeof(err));
+	if (px.px_limit == NULL) {
+		log_error("%s", err);
+		return 1;
+	}
 	pthread_mutex_init(&px.px_snap_lock, NULL);
 	px.px_snap = s;
 	atomic_store(&px.px_mg.g_workers, nw);
@@ -719,6 +722,7 @@ int main(int argc, char **argv)
 		pthread_join(px.px_workers[i].w_thread, NULL);
 	log_info("stopped");
 	auth_free(px.px_auth);
+	limit_free(px.px_limit);
 	accesslog_close();
 	return rc;
 }

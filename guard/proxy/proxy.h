@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "ev.h"
+#include "limit.h"
 #include "metrics.h"
 #include "tls.h"
 #include "upstream.h"
@@ -62,6 +63,7 @@ struct worker {
 struct proxy {
 	struct conf px_conf; /* as started: listeners, timeouts, limits (not reloaded) */
 	struct auth *px_auth;
+	struct limit *px_limit;	      /* [limits]: shared by every worker, sharded locks inside */
 	pthread_mutex_t px_snap_lock; /* only taken to swap/take a snap reference */
 	struct snap *px_snap;
 	atomic_uint px_gen;

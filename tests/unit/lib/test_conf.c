@@ -238,6 +238,21 @@ static void test_errors(void)
 	    "bad user rate");
 	bad("[limits]\nbogus = 1r/s\n", "t.conf:2: unknown key 'bogus' in [limits]",
 	    "unknown limits key");
+	bad("[limits]\n\ndefault = 100r/h\n",
+	    "t.conf:3: default: '100r/h' is not a rate (expected e.g. 100r/s or 600r/m)",
+	    "limit per hour refused");
+	bad("[limits]\nclient = 0r/s\n",
+	    "t.conf:2: client: rate must be a whole number from 1 to 1000000", "zero client rate");
+	bad("[limits]\nclient = 5r/s burst=-1\n",
+	    "t.conf:2: client: 'burst=-1' is not burst=N (N from 1 to 10000000)", "negative burst");
+	bad("[limits]\nmodel.fraud = 1000001r/s\n",
+	    "t.conf:2: model.fraud: rate must be a whole number from 1 to 1000000",
+	    "model rate too large");
+	bad("[limits]\ninflight = many\n", "t.conf:2: inflight: 'many' is not a whole number",
+	    "inflight not a number");
+	bad("[limits]\nqueue_timeout = soon\n",
+	    "t.conf:2: queue_timeout: 'soon' is not a duration like 10s or 500ms",
+	    "queue_timeout not a duration");
 	bad("[acl]\nalice = a\nalice = b\n",
 	    "t.conf:3: duplicate user 'alice' (first set at line 2)", "duplicate ACL user");
 	bad("[acl]\nalice = a, *\n", "t.conf:2: alice: '*' must stand alone", "* mixed with names");

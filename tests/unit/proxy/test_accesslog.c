@@ -71,6 +71,14 @@ int main(void)
 	ok(slurp(path) != NULL, "new file created");
 	s = slurp(rot);
 	ok(s && strchr(s, '\n') == s + strlen(s) - 1, "rotated file got nothing more");
+	ok(s && strstr(s, "\"limit\"") == NULL, "no limit field when none refused it");
+	r.ar_status = 429;
+	r.ar_limit = "user";
+	accesslog_write(&r);
+	s = slurp(path);
+	ok(s && strstr(s, "\"user_agent\":\"\",\"limit\":\"user\"}\n"), "429: the limit named");
+	r.ar_status = 200;
+	r.ar_limit = NULL;
 	accesslog_close();
 
 	subtest("combined format");
@@ -82,7 +90,11 @@ int main(void)
 	ok(s && strncmp(s, "2001:db8::1 - al\\x22ice [", 25) == 0, "host without brackets, user");
 	ok(s && strstr(s, "\"POST /v1/models/fraud:predict HTTP/1.1\" 200 99 "),
 	   "request, status, bytes");
-	ok(s && strstr(s, "model=\"fraud\" bytes_in=17 duration_us=1234"), "our fields");
+	ok(s && strstr(s, "model=\"fraud\" bytes_in=17 duration_us=1234\n"), "our fields");
+	r.ar_limit = "inflight";
+	accesslog_write(&r);
+	s = slurp(path);
+	ok(s && strstr(s, "duration_us=1234 limit=inflight\n"), "combined: limit= last");
 	accesslog_close();
 	unlink(path);
 	unlink(rot);
