@@ -10,7 +10,7 @@ px_init
 px_stub
 htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
 PX_ACL="bob = *"
-px_conf 'header_timeout = 2s' 'handshake_timeout = 2s' 'idle_timeout = 3s'
+px_conf 'header_timeout = 2s' 'handshake_timeout = 2s' 'idle_timeout = 3s' 'body_timeout = 2s'
 sed -i 's/^max_connections = .*/max_connections = 400/' "$PX_CONF"
 px_start
 check "normal request before the attack" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
@@ -80,6 +80,34 @@ read -r _ n lo hi < <(grep '^silent' "$TFG_TMP/attack.out")
 check "all 100 silent clients closed" [ "$n" = 100 ]
 check "closed at the 2 s handshake deadline ($lo..$hi s)" "$PY" -c "import sys; sys.exit(not (1.5 <= $lo and $hi <= 4.0))"
 check "proxy still serves" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+
+# a body that stalls half-way: 408 at body_timeout, connection closed, nothing forwarded whole
+n=$(rec_count)
+out=$("$PY" - "$PX_PORT" "$TFG_TMP/cert.pem" <<'PYEOF'
+import base64, socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+t.sendall(b"POST /v1/models/fraud:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " +
+          base64.b64encode(b"bob:bob-pw") + b"\r\nContent-Length: 100\r\n\r\n{\"instan")
+t0 = time.time()
+t.settimeout(10)
+buf = b""
+while True:
+    try:
+        d = t.recv(4096)
+    except (OSError, ssl.SSLError):
+        break
+    if not d:
+        break
+    buf += d
+print("%s %.1f" % (buf.split(b" ")[1].decode() if buf else "-", time.time() - t0))
+PYEOF
+)
+say "stalled body: status and seconds to close: $out"
+check "stalled body → 408" [ "${out% *}" = 408 ]
+check "... closed at the 2 s body deadline" "$PY" -c "import sys; sys.exit(not (1.5 <= ${out#* } <= 4.5))"
+check "... the partial body was never forwarded as a request" [ "$(rec_count)" = "$n" ]
 
 # connection limit: hold 400 idle connections (for less than the 2 s handshake deadline);
 # the 401st is closed at once and counted
