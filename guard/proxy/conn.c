@@ -356,7 +356,7 @@ static void conn_log_request(struct conn *c)
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
 	};
-	accesslog_write(&r);
+	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
 	metrics_add(&c->c_w->w_m.m_bytes_in, c->c_bytes_in);
 	metrics_add(&c->c_w->w_m.m_bytes_out, c->c_bytes_out);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "conf.h"
 #include "ev.h"
@@ -57,6 +58,7 @@ struct worker {
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
 	uint64_t w_backend_logged; /* rate limit of backend warnings */
+	struct alog_buf w_alog;	   /* access-log lines, flushed once per loop iteration */
 };
 
 struct proxy {

@@ -143,6 +143,18 @@ static void worker_wake_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 	conn_drain_idle(w);
 }
 
+/* Before each epoll_wait: the access-log lines of this iteration go out in one write. */
+static void worker_prepare_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (w->w_alog.ab_len > 0)
+		accesslog_flush(&w->w_alog);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -150,6 +162,7 @@ static void *worker_main(void *arg)
 	if (ev_run(w->w_loop) < 0)
 		log_error("worker %u: event loop failed: %s", w->w_id, strerror(errno));
 	conn_close_all(w);
+	accesslog_flush(&w->w_alog);
 	upool_drain(&w->w_pool);
 	ev_timer_del(w->w_loop, &w->w_drain_timer);
 	return NULL;
@@ -169,6 +182,7 @@ int worker_start(struct worker *w)
 	w->w_aq = auth_queue_new();
 	if (w->w_aq == NULL)
 		return -1;
+	ev_prepare_set(w->w_loop, worker_prepare_cb, w);
 	if (ev_add(w->w_loop, auth_queue_fd(w->w_aq), EV_READ, conn_auth_ready, w) < 0 ||
 	    ev_wake_set(w->w_loop, worker_wake_cb, w) < 0)
 		return -1;
