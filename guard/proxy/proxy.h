@@ -55,6 +55,7 @@ struct worker {
 	unsigned w_nconns;
 	bool w_draining;
 	struct ev_timer w_drain_timer;
+	struct ev_timer w_accept_timer; /* accepting paused after EMFILE */
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
 	uint64_t w_backend_logged; /* rate limit of backend warnings */

@@ -132,4 +132,33 @@ wait "$hpid"
 poll 5000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "not serving after the limit cleared"
 say "ok: serves again once connections close"
 check "proxy process alive" kill -0 "$PX_PID"
+
+# out of file descriptors (open-files limit 64): accepting pauses instead of spinning,
+# and resumes once descriptors are free again
+kill "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+PX_PORT=$(free_port)
+PX_ADMIN=$(free_port)
+px_conf 'handshake_timeout = 30s'
+bg bash -c 'ulimit -n 64 && exec "$0" -c "$1" 2>>"$2"' "$PX_BIN" "$PX_CONF" "$PX_LOG"
+PX_PID=$BG_PID
+poll 5000 listening_local "$PX_PORT" || fail "proxy (64 fds) did not start"
+"$PY" - "$PX_PORT" "$TFG_TMP" <<'PYEOF2' &
+import socket, sys, time
+port, tmp = int(sys.argv[1]), sys.argv[2]
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(120)]
+open(tmp + "/fds-held", "w").close()
+time.sleep(2.5)
+PYEOF2
+hpid=$!
+poll 10000 test -e "$TFG_TMP/fds-held" || fail "could not open the connections"
+cpu() { awk '{print $14 + $15}' "/proc/$PX_PID/stat"; }
+c0=$(cpu)
+sleep 1
+c1=$(cpu)
+check "out of descriptors: the loop does not spin ($((c1 - c0)) ticks in 1 s)" [ $((c1 - c0)) -lt 30 ]
+check "EMFILE logged" grep -q "accept: Too many open files" "$PX_LOG"
+wait "$hpid"
+QUIET=1 poll 8000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "not serving after descriptors were freed"
+say "ok: serving again once descriptors were free"
 pass
