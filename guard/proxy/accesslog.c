@@ -118,17 +118,18 @@ size_t accesslog_escape(char *dst, size_t dstlen, const char *s, size_t n, int j
 	return o;
 }
 
-void accesslog_write(const struct alog_rec *r)
+/* Formats r into line (ACCESSLOG_LINE_MAX bytes); returns the length, 0 if logging is off. */
+static size_t alog_format(char *line, const struct alog_rec *r)
 {
 	/* 4 KiB per line: a long path is cut (escaped) rather than split. */
-	char line[4096], user[192], model[384], path[2048], method[48], ua[512], ts[40];
+	char user[192], model[384], path[2048], method[48], ua[512], ts[40];
 	int fd = atomic_load_explicit(&alog_fd, memory_order_relaxed), n;
 	time_t sec = (time_t)(r->ar_start_us / 1000000u);
 	struct tm tm;
 	int json = alog_fmt == CONF_LOG_JSON;
 
 	if (fd < 0)
-		return;
+		return 0;
 	accesslog_escape(user, sizeof(user), r->ar_user, r->ar_userlen, json);
 	accesslog_escape(model, sizeof(model), r->ar_model, r->ar_modellen, json);
 	accesslog_escape(path, sizeof(path), r->ar_path, r->ar_pathlen, json);
@@ -137,7 +138,7 @@ void accesslog_write(const struct alog_rec *r)
 	if (json) {
 		gmtime_r(&sec, &tm);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(line, sizeof(line),
+		n = snprintf(line, ACCESSLOG_LINE_MAX,
 			     "{\"time\":\"%s.%06uZ\",\"client\":\"%s\",\"user\":\"%s\","
 			     "\"model\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,"
 			     "\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu,"
@@ -168,7 +169,7 @@ void accesslog_write(const struct alog_rec *r)
 		}
 		localtime_r(&sec, &tm);
 		strftime(ts, sizeof(ts), "%d/%b/%Y:%H:%M:%S %z", &tm);
-		n = snprintf(line, sizeof(line),
+		n = snprintf(line, ACCESSLOG_LINE_MAX,
 			     "%s - %s [%s] \"%s %s HTTP/1.1\" %d %llu \"-\" \"%s\" model=\"%s\" "
 			     "bytes_in=%llu duration_us=%llu%s%s\n",
 			     host, user[0] ? user : "-", ts, method, path, r->ar_status,
@@ -177,11 +178,40 @@ void accesslog_write(const struct alog_rec *r)
 			     r->ar_limit ? " limit=" : "", r->ar_limit ? r->ar_limit : "");
 	}
 	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = (int)sizeof(line) - 1;
+		return 0;
+	if ((size_t)n >= ACCESSLOG_LINE_MAX) {
+		n = ACCESSLOG_LINE_MAX - 1;
 		line[n - 1] = '\n';
 	}
-	if (write(fd, line, (size_t)n) < 0)
-		return; /* a full disk must not stop the proxy; the metrics still count */
+	return (size_t)n;
+}
+
+static void alog_out(const char *p, size_t n)
+{
+	int fd = atomic_load_explicit(&alog_fd, memory_order_relaxed);
+
+	/* One write on an O_APPEND descriptor: lines of different workers never interleave.
+	 * A full disk must not stop the proxy; the metrics still count. */
+	if (fd >= 0 && n > 0 && write(fd, p, n) < 0)
+		return;
+}
+
+void accesslog_write(const struct alog_rec *r)
+{
+	char line[ACCESSLOG_LINE_MAX];
+
+	alog_out(line, alog_format(line, r));
+}
+
+void accesslog_flush(struct alog_buf *ab)
+{
+	alog_out(ab->ab_data, ab->ab_len);
+	ab->ab_len = 0;
+}
+
+void accesslog_write_buf(struct alog_buf *ab, const struct alog_rec *r)
+{
+	if (sizeof(ab->ab_data) - ab->ab_len < ACCESSLOG_LINE_MAX)
+		accesslog_flush(ab);
+	ab->ab_len += alog_format(ab->ab_data + ab->ab_len, r);
 }

@@ -36,11 +36,29 @@ struct alog_rec {
 	const char *ar_limit;  /* the [limits] limit that refused it ("user"...), or NULL */
 };
 
+/*
+ * A worker's line buffer: lines are formatted into it and written out with one write(2)
+ * per event-loop iteration (accesslog_flush from the loop's prepare hook) or when it is
+ * nearly full, so the log costs one syscall per batch of requests, not one per request.
+ * Lines stay whole: a flush writes complete lines only.
+ */
+#define ACCESSLOG_LINE_MAX 4096
+#define ACCESSLOG_BUF	   (64u << 10)
+struct alog_buf {
+	size_t ab_len;
+	char ab_data[ACCESSLOG_BUF];
+};
+
 /* path "" = no log, "-" = stderr. Returns 0 or -1 with a message in err. */
 int accesslog_open(const char *path, enum conf_log_format fmt, char *err, size_t errlen);
 int accesslog_reopen(char *err, size_t errlen);
 void accesslog_close(void);
+/* Writes one line at once (unbuffered). */
 void accesslog_write(const struct alog_rec *r);
+/* Appends one line to ab, flushing it first when it might not fit. */
+void accesslog_write_buf(struct alog_buf *ab, const struct alog_rec *r);
+/* Writes out what ab holds (a no-op when empty). */
+void accesslog_flush(struct alog_buf *ab);
 /*
  * Escapes n bytes of s into dst (JSON string rules when json, else \xHH for
  * quotes, backslashes, controls and non-ASCII). Always NUL-terminates; returns

@@ -27,10 +27,10 @@
  * p_cred_cache_size entries (0 = cache off) in sharded, set-associative tables (16
  * shards, 8 ways, one mutex per shard), expired or oldest entry evicted.
  *
- * Throttle: per client address (the socket peer; never X-Forwarded-For): at most
- * p_auth_fail_limit failures within p_auth_fail_window_ms, then the address is
- * blocked for one window from the failure that crossed the limit. A success does not
- * reset the count (an attacker with one valid account could otherwise reset it).
+ * Throttle: per client address (the socket peer; never X-Forwarded-For): the
+ * p_auth_fail_limit-th failure within one p_auth_fail_window_ms window (counted from
+ * the first failure) blocks the address for a window from that failure. A success
+ * does not reset the count (an attacker with one valid account could otherwise).
  * Bounded (sharded, set-associative, 65536 addresses): under a flood of distinct
  * addresses entries that are not blocked are evicted first.
  *

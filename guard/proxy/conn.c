@@ -86,6 +86,7 @@ struct conn {
 	struct ev_timer c_timer;
 	uint32_t c_want_c, c_want_u;
 	bool c_linger_started;
+	bool c_timed_out; /* the deadline fired: conn_step() runs conn_timeout_next() */
 	size_t c_linger_bytes;
 
 	struct cbuf c_in;   /* client → proxy: heads and request bodies */
@@ -148,6 +149,7 @@ static const char *const conn_state_names[CONN_NSTATES] = {
 static void conn_step(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg);
+static int conn_timeout_next(struct conn *c);
 
 /* Pushes the current phase's deadline back after progress (body idle timeouts). */
 static void conn_rearm(struct conn *c, uint64_t ms)
@@ -402,7 +404,7 @@ static void conn_log_request(struct conn *c)
 		.ar_bytes_out = c->c_bytes_out,
 		.ar_limit = limit_name(c->c_limit),
 	};
-	accesslog_write(&r);
+	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
 	metrics_add(&c->c_w->w_m.m_bytes_in, c->c_bytes_in);
 	metrics_add(&c->c_w->w_m.m_bytes_out, c->c_bytes_out);
@@ -1453,8 +1455,13 @@ static void conn_step(struct conn *c)
 	for (i = 0; i < 10000; i++) {
 		int r;
 
-		c->c_want_c = c->c_want_u = 0;
-		r = conn_handlers[c->c_state](c);
+		if (c->c_timed_out) {
+			c->c_timed_out = false;
+			r = conn_timeout_next(c); /* reads the interest of the last wait */
+		} else {
+			c->c_want_c = c->c_want_u = 0;
+			r = conn_handlers[c->c_state](c);
+		}
 		if (r == CONN_CLOSE) {
 			conn_close(c);
 			return;
@@ -1472,62 +1479,63 @@ static void conn_step(struct conn *c)
 	conn_close(c);
 }
 
-static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+/*
+ * The current phase's deadline passed: the next state (an error page, sent with
+ * "Connection: close") or CONN_CLOSE. Runs inside conn_step(), which alone changes state.
+ */
+static int conn_timeout_next(struct conn *c)
 {
-	struct conn *c = arg;
 	struct worker *w = c->c_w;
-	int r = CONN_CLOSE;
 
-	(void)loop;
-	(void)fd;
-	(void)events;
+	/* not a deadline but the queue's poll tick: an in-flight slot may be free now
+	 * (the queue's own deadline is checked by the handler) */
+	if (c->c_state == CONN_LIMIT_QUEUE) {
+		conn_rearm(c, LIMIT_QUEUE_POLL_MS);
+		return conn_h_limit_queue(c);
+	}
+	c->c_keepalive = false;
 	switch (c->c_state) {
 	case CONN_TLS_HANDSHAKE:
 		metrics_add(&w->w_m.m_tls_failures, 1);
-		break;
+		return CONN_CLOSE;
 	case CONN_UPSTREAM_CONNECT:
 	case CONN_SEND_HEAD:
 		metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
 		conn_log_backend(c, "backend %s: timed out (%s)",
 				 conn_cfg(c)->p_backend_rest.a_text, conn_state_names[c->c_state]);
-		r = conn_error(c, 504, "Backend timed out", NULL);
-		break;
+		return conn_error(c, 504, "Backend timed out", NULL);
 	case CONN_BODY_TO_UPSTREAM:
+		/* Whose fault: the one we were waiting for when the deadline passed. */
 		if (c->c_want_u) {
 			metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
-			r = conn_error(c, 504, "Backend timed out", NULL);
-		} else {
-			c->c_keepalive = false;
-			r = conn_error(c, 408, "Request body timed out", NULL);
+			return conn_error(c, 504, "Backend timed out", NULL);
 		}
-		break;
+		return conn_error(c, 408, "Request body timed out", NULL);
 	case CONN_READ_RESPONSE:
 		metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
 		conn_log_backend(c, "backend %s: no response within response_timeout",
 				 conn_cfg(c)->p_backend_rest.a_text);
-		r = conn_error(c, 504, "Backend timed out", NULL);
-		break;
+		return conn_error(c, 504, "Backend timed out", NULL);
 	case CONN_BODY_TO_CLIENT:
 		if (c->c_want_u)
 			metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
-		break;
+		return CONN_CLOSE;
 	case CONN_AUTH:
-		r = conn_error(c, 503, "Credential check timed out", NULL);
-		break;
-	case CONN_LIMIT_QUEUE:
-		conn_rearm(c, LIMIT_QUEUE_POLL_MS);
-		conn_step(c);
-		return;
+		return conn_error(c, 503, "Credential check timed out", NULL);
 	default:
-		break;
+		/* READ_HEAD (slowloris), KEEPALIVE, SEND_*, CLOSING: just close. */
+		return CONN_CLOSE;
 	}
-	if (r == CONN_CLOSE) {
-		conn_close(c);
-		return;
-	}
-	/* An error page: keep-alive is off, send it and close. */
-	c->c_keepalive = false;
-	conn_enter(c, (enum conn_state)r);
+}
+
+static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	c->c_timed_out = true;
 	conn_step(c);
 }
 

@@ -26,6 +26,8 @@ struct ev_loop {
 	int l_wakefd;
 	ev_cb l_wake_cb;
 	void *l_wake_arg;
+	ev_cb l_prepare_cb;
+	void *l_prepare_arg;
 	bool l_stop;
 	uint64_t l_now;
 	struct ev_file *l_files; /* indexed by fd */
@@ -278,6 +280,12 @@ void ev_wake(struct ev_loop *loop)
 		return; /* EAGAIN: the counter is already non-zero, a wake-up is pending */
 }
 
+void ev_prepare_set(struct ev_loop *loop, ev_cb cb, void *arg)
+{
+	loop->l_prepare_cb = cb;
+	loop->l_prepare_arg = arg;
+}
+
 void ev_stop(struct ev_loop *loop)
 {
 	loop->l_stop = true;
@@ -295,6 +303,8 @@ int ev_run(struct ev_loop *loop)
 		ev_timers_run(loop);
 		if (loop->l_stop)
 			break;
+		if (loop->l_prepare_cb != NULL)
+			loop->l_prepare_cb(loop, -1, 0, loop->l_prepare_arg);
 		if (loop->l_nheap > 0) {
 			uint64_t at = loop->l_heap[0]->t_at;
 

@@ -55,6 +55,8 @@ uint64_t ev_now(struct ev_loop *loop);
 /* Runs until ev_stop(). Returns 0, or -1 if epoll_wait failed (not EINTR). */
 int ev_run(struct ev_loop *loop);
 void ev_stop(struct ev_loop *loop);
+/* cb(loop, -1, 0, arg) runs before every epoll_wait (e.g. to flush buffered log lines). */
+void ev_prepare_set(struct ev_loop *loop, ev_cb cb, void *arg);
 /* Thread-safe: interrupts epoll_wait; the loop then calls the wake callback. */
 int ev_wake_set(struct ev_loop *loop, ev_cb cb, void *arg);
 void ev_wake(struct ev_loop *loop);

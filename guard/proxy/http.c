@@ -37,23 +37,14 @@ static bool http_is_tchar(unsigned char c)
  */
 static bool http_is_target_char(unsigned char c)
 {
-	static unsigned char table[256];
-	static const char punct[] = "-._~!$&'()*+,;=:@/?%";
+	static const unsigned char punct[256] = {
+		['!'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+		['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1,	['/'] = 1, [':'] = 1,
+		[';'] = 1, ['='] = 1, ['?'] = 1, ['@'] = 1, ['_'] = 1,	['~'] = 1
+	};
 
-	/* filled on first use; racing threads write the same bytes */
-	if (!__atomic_load_n(&table['/'], __ATOMIC_ACQUIRE)) {
-		unsigned i;
-
-		for (i = 0; i < 256; i++)
-			if (i != '/')
-				__atomic_store_n(&table[i],
-						 (i >= 'a' && i <= 'z') || (i >= 'A' && i <= 'Z') ||
-						     (i >= '0' && i <= '9') ||
-						     (i && strchr(punct, (int)i)),
-						 __ATOMIC_RELAXED);
-		__atomic_store_n(&table['/'], 1, __ATOMIC_RELEASE);
-	}
-	return table[c] != 0;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       punct[c];
 }
 
 static int http_hexval(unsigned char c)

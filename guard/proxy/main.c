@@ -192,8 +192,18 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 		if (px->px_tls) {
 			s->s_tls = main_load_tls(p, err, sizeof(err));
 			if (s->s_tls == NULL) {
-				log_error("reload rejected: %s (the old configuration stays)", err);
-				goto out_fail;
+				/*
+				 * Keep serving the old certificate, but do not hold back the rest
+				 * (a root-only key cannot be re-read after the privilege drop).
+				 */
+				struct snap *cur = snap_get(px);
+
+				log_error(
+				    "reload: certificate not reloaded: %s (the old certificate "
+				    "stays)",
+				    err);
+				s->s_tls = tls_ctx_ref(cur->s_tls);
+				snap_put(cur);
 			}
 		}
 		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "conf.h"
 #include "ev.h"
@@ -55,9 +56,11 @@ struct worker {
 	unsigned w_nconns;
 	bool w_draining;
 	struct ev_timer w_drain_timer;
+	struct ev_timer w_accept_timer; /* accepting paused after EMFILE */
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
 	uint64_t w_backend_logged; /* rate limit of backend warnings */
+	struct alog_buf w_alog;	   /* access-log lines, flushed once per loop iteration */
 };
 
 struct proxy {

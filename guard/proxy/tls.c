@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -93,6 +94,13 @@ out_free:
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	SSL_CTX_free((SSL_CTX *)ctx);
+}
+
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx)
+{
+	if (ctx != NULL && SSL_CTX_up_ref((SSL_CTX *)ctx) != 1)
+		abort(); /* a reference count that cannot grow is a broken invariant */
+	return ctx;
 }
 
 struct tls *tls_new(struct tls_ctx *ctx, int fd)

@@ -26,6 +26,8 @@ struct tls;	/* an SSL */
 /* Returns a context, or NULL with "object: reason (what to do)" in err. */
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Takes one more reference on ctx (each reference is dropped with tls_ctx_free). */
+struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);
 /* A new server-side TLS object on fd, or NULL. */
 struct tls *tls_new(struct tls_ctx *ctx, int fd);
 void tls_free(struct tls *t);

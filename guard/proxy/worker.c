@@ -62,6 +62,17 @@ out_err:
 	return -1;
 }
 
+static void worker_accept_resume(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct worker *w = arg;
+	size_t i;
+
+	(void)fd;
+	(void)events;
+	for (i = 0; i < w->w_nlfd; i++)
+		(void)ev_mod(loop, w->w_lfd[i], EV_READ);
+}
+
 static void worker_accept_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct worker *w = arg;
@@ -80,7 +91,17 @@ static void worker_accept_cb(struct ev_loop *loop, int fd, uint32_t events, void
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
-				/* Out of descriptors: stay up; the level-triggered loop retries. */
+				size_t j;
+
+				/*
+				 * Out of descriptors: a level-triggered listener would fire again
+				 * at once, so pause accepting for 100 ms; pending clients wait in
+				 * the backlog instead of the loop spinning.
+				 */
+				for (j = 0; j < w->w_nlfd; j++)
+					(void)ev_mod(loop, w->w_lfd[j], 0);
+				ev_timer_add(loop, &w->w_accept_timer, 100, worker_accept_resume,
+					     w);
 				if (ev_now(loop) - w->w_refused_logged > 1000) {
 					log_warn("accept: %s (raise the open-files limit or lower "
 						 "max_connections)",
@@ -131,6 +152,7 @@ static void worker_wake_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 	if (!atomic_load(&w->w_px->px_stopping) || w->w_draining)
 		return;
 	w->w_draining = true;
+	ev_timer_del(loop, &w->w_accept_timer);
 	for (i = 0; i < w->w_nlfd; i++) {
 		ev_del(loop, w->w_lfd[i]);
 		close(w->w_lfd[i]);
@@ -143,6 +165,18 @@ static void worker_wake_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 	conn_drain_idle(w);
 }
 
+/* Before each epoll_wait: the access-log lines of this iteration go out in one write. */
+static void worker_prepare_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	if (w->w_alog.ab_len > 0)
+		accesslog_flush(&w->w_alog);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -150,8 +184,10 @@ static void *worker_main(void *arg)
 	if (ev_run(w->w_loop) < 0)
 		log_error("worker %u: event loop failed: %s", w->w_id, strerror(errno));
 	conn_close_all(w);
+	accesslog_flush(&w->w_alog);
 	upool_drain(&w->w_pool);
 	ev_timer_del(w->w_loop, &w->w_drain_timer);
+	ev_timer_del(w->w_loop, &w->w_accept_timer);
 	return NULL;
 }
 
@@ -169,6 +205,7 @@ int worker_start(struct worker *w)
 	w->w_aq = auth_queue_new();
 	if (w->w_aq == NULL)
 		return -1;
+	ev_prepare_set(w->w_loop, worker_prepare_cb, w);
 	if (ev_add(w->w_loop, auth_queue_fd(w->w_aq), EV_READ, conn_auth_ready, w) < 0 ||
 	    ev_wake_set(w->w_loop, worker_wake_cb, w) < 0)
 		return -1;

@@ -10,7 +10,7 @@ px_init
 px_stub
 htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
 PX_ACL="bob = *"
-px_conf 'header_timeout = 2s' 'handshake_timeout = 2s' 'idle_timeout = 3s'
+px_conf 'header_timeout = 2s' 'handshake_timeout = 2s' 'idle_timeout = 3s' 'body_timeout = 2s'
 sed -i 's/^max_connections = .*/max_connections = 400/' "$PX_CONF"
 px_start
 check "normal request before the attack" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
@@ -81,6 +81,34 @@ check "all 100 silent clients closed" [ "$n" = 100 ]
 check "closed at the 2 s handshake deadline ($lo..$hi s)" "$PY" -c "import sys; sys.exit(not (1.5 <= $lo and $hi <= 4.0))"
 check "proxy still serves" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
 
+# a body that stalls half-way: 408 at body_timeout, connection closed, nothing forwarded whole
+n=$(rec_count)
+out=$("$PY" - "$PX_PORT" "$TFG_TMP/cert.pem" <<'PYEOF'
+import base64, socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+t.sendall(b"POST /v1/models/fraud:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " +
+          base64.b64encode(b"bob:bob-pw") + b"\r\nContent-Length: 100\r\n\r\n{\"instan")
+t0 = time.time()
+t.settimeout(10)
+buf = b""
+while True:
+    try:
+        d = t.recv(4096)
+    except (OSError, ssl.SSLError):
+        break
+    if not d:
+        break
+    buf += d
+print("%s %.1f" % (buf.split(b" ")[1].decode() if buf else "-", time.time() - t0))
+PYEOF
+)
+say "stalled body: status and seconds to close: $out"
+check "stalled body → 408" [ "${out% *}" = 408 ]
+check "... closed at the 2 s body deadline" "$PY" -c "import sys; sys.exit(not (1.5 <= ${out#* } <= 4.5))"
+check "... the partial body was never forwarded as a request" [ "$(rec_count)" = "$n" ]
+
 # connection limit: hold 400 idle connections (for less than the 2 s handshake deadline);
 # the 401st is closed at once and counted
 "$PY" - "$PX_PORT" "$TFG_TMP" <<'PYEOF' &
@@ -104,4 +132,33 @@ wait "$hpid"
 poll 5000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "not serving after the limit cleared"
 say "ok: serves again once connections close"
 check "proxy process alive" kill -0 "$PX_PID"
+
+# out of file descriptors (open-files limit 64): accepting pauses instead of spinning,
+# and resumes once descriptors are free again
+kill "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+PX_PORT=$(free_port)
+PX_ADMIN=$(free_port)
+px_conf 'handshake_timeout = 30s'
+bg bash -c 'ulimit -n 64 && exec "$0" -c "$1" 2>>"$2"' "$PX_BIN" "$PX_CONF" "$PX_LOG"
+PX_PID=$BG_PID
+poll 5000 listening_local "$PX_PORT" || fail "proxy (64 fds) did not start"
+"$PY" - "$PX_PORT" "$TFG_TMP" <<'PYEOF2' &
+import socket, sys, time
+port, tmp = int(sys.argv[1]), sys.argv[2]
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(120)]
+open(tmp + "/fds-held", "w").close()
+time.sleep(2.5)
+PYEOF2
+hpid=$!
+poll 10000 test -e "$TFG_TMP/fds-held" || fail "could not open the connections"
+cpu() { awk '{print $14 + $15}' "/proc/$PX_PID/stat"; }
+c0=$(cpu)
+sleep 1
+c1=$(cpu)
+check "out of descriptors: the loop does not spin ($((c1 - c0)) ticks in 1 s)" [ $((c1 - c0)) -lt 30 ]
+check "EMFILE logged" grep -q "accept: Too many open files" "$PX_LOG"
+wait "$hpid"
+QUIET=1 poll 8000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "not serving after descriptors were freed"
+say "ok: serving again once descriptors were free"
 pass

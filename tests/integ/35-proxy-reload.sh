@@ -83,6 +83,17 @@ served=$(timeout 5 openssl s_client -connect "127.0.0.1:$PX_PORT" </dev/null 2>/
 check "new certificate served after SIGHUP" [ "$served" = "$(openssl x509 -in "$TFG_TMP/cert2.pem" -noout -fingerprint -sha256)" ] && [ "$served" != "$old_fp" ]
 check "requests work with the new certificate" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
 
+# a key the service user cannot read (root-only): the certificate stays, the rest reloads
+chown root "$TFG_TMP/key.pem"
+sed -i 's/^carol = \*$/carol = churn/' "$PX_CONF"
+kill -HUP "$PX_PID"
+poll 5000 grep -q "certificate not reloaded: .*key.pem" "$PX_LOG" || fail "unreadable key not reported"
+say "ok: $(grep -m1 'certificate not reloaded' "$PX_LOG")"
+QUIET=1 poll 3000 expect_code 403 -u carol:carol-pw "$(PURL /v1/models/fraud)" || fail "[acl] not reloaded"
+say "ok: [acl] reloaded although the key was not"
+check "old certificate still served" [ "$(timeout 5 openssl s_client -connect "127.0.0.1:$PX_PORT" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)" = "$served" ]
+chown "$PX_USER" "$TFG_TMP/key.pem"
+
 # SIGUSR1: access log reopened after rotation
 mv "$PX_ACCESS" "$PX_ACCESS.1"
 kill -USR1 "$PX_PID"

@@ -9,7 +9,7 @@
 
 static char *slurp(const char *path)
 {
-	static char buf[8192];
+	static char buf[65536];
 	FILE *f = fopen(path, "r");
 	size_t n;
 
@@ -79,6 +79,24 @@ int main(void)
 	ok(s && strstr(s, "\"user_agent\":\"\",\"limit\":\"user\"}\n"), "429: the limit named");
 	r.ar_status = 200;
 	r.ar_limit = NULL;
+
+	subtest("buffered lines: nothing until the flush, then whole lines in order");
+	{
+		static struct alog_buf ab;
+		size_t before = strlen(slurp(path)), i, lines = 0;
+
+		for (i = 0; i < 100; i++)
+			accesslog_write_buf(&ab, &r);
+		s = slurp(path);
+		ok(s != NULL, "file readable");
+		ok(ab.ab_len > 0, "lines held in the buffer");
+		accesslog_flush(&ab);
+		is_int(ab.ab_len, 0, "buffer empty after the flush");
+		s = slurp(path);
+		for (i = before; s && s[i]; i++)
+			lines += s[i] == '\n';
+		ok(lines > 0 && s[strlen(s) - 1] == '\n', "whole lines written");
+	}
 	accesslog_close();
 
 	subtest("combined format");
