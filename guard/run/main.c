@@ -54,6 +54,9 @@ struct run_opts {
 	char **o_argv;
 };
 
+/* TFGUARD_SUPERVISED=1 inherited: we run inside another tfguard-run. */
+static bool run_nested;
+
 /* Signals a terminal, an init system or an operator sends to "the server". */
 static const int run_forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
 
@@ -392,6 +395,14 @@ static void run_child(int sock, const sigset_t *oldmask, char **argv)
 		_exit(1);
 	}
 	fd = sandbox_load(errbuf, sizeof(errbuf));
+	if (fd < 0 && run_nested) {
+		/* the kernel allows one notification listener per filter chain */
+		warnx("seccomp: %s: this process already runs under a tfguard-run supervisor "
+		      "(TFGUARD_SUPERVISED=1 was inherited), which covers the command already; "
+		      "run it without the inner tfguard-run",
+		      errbuf);
+		_exit(1);
+	}
 	if (fd < 0) {
 		warnx("seccomp: %s (nothing was run; --no-seccomp runs with the LD_PRELOAD layer "
 		      "only)",
@@ -523,6 +534,8 @@ int main(int argc, char **argv)
 		errx(1, "%s (fix the config, or name another with -c)", errbuf);
 	run_build_policy(&o, &c, &pol, ports, sizeof(ports), allow, sizeof(allow));
 	run_check_inherited(&pol);
+	run_nested =
+	    getenv(POLICY_ENV_SUPERVISED) && strcmp(getenv(POLICY_ENV_SUPERVISED), "1") == 0;
 	run_find_shim(o.o_preload, shim, sizeof(shim));
 	run_set_env(shim, ports, allow, o.o_nallow > 0, !o.o_no_seccomp);
 	log_debug("protected ports %s%s%s; shim %s; seccomp supervisor %s", ports,

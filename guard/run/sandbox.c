@@ -19,29 +19,52 @@ struct sandbox_rule {
 	uint32_t r_action;
 	int r_syscall;
 	unsigned r_nargs;
-	struct scmp_arg_cmp r_arg;
+	struct scmp_arg_cmp r_arg[2];
 };
+
+#define SANDBOX_EPERM SCMP_ACT_ERRNO(EPERM)
+/* socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) == t) */
+#define SANDBOX_SOCKET(what, domain, t)                                                            \
+	{                                                                                          \
+		what, SANDBOX_EPERM, SCMP_SYS(socket), 2,                                          \
+		{                                                                                  \
+			SANDBOX_INT_EQ(0, domain),                                                 \
+			    SCMP_CMP(1, SCMP_CMP_MASKED_EQ, SANDBOX_TYPE_MASK, (scmp_datum_t)(t))  \
+		}                                                                                  \
+	}
 
 int sandbox_load(char *err, size_t errlen)
 {
 	const struct sandbox_rule rules[] = {
-		{ "bind -> supervisor", SCMP_ACT_NOTIFY, SCMP_SYS(bind), 0, { 0 } },
+		{ "bind -> supervisor", SCMP_ACT_NOTIFY, SCMP_SYS(bind), 0, { { 0 } } },
 		/* listen() on an unbound socket autobinds 0.0.0.0: the supervisor decides */
-		{ "listen -> supervisor", SCMP_ACT_NOTIFY, SCMP_SYS(listen), 0, { 0 } },
+		{ "listen -> supervisor", SCMP_ACT_NOTIFY, SCMP_SYS(listen), 0, { { 0 } } },
 		/* io_uring's IORING_OP_BIND/LISTEN (6.11+) never pass through seccomp */
-		{ "io_uring_setup", SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup), 0, { 0 } },
-		{ "io_uring_enter", SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_enter), 0, { 0 } },
-		{ "io_uring_register",
-		  SCMP_ACT_ERRNO(EPERM),
-		  SCMP_SYS(io_uring_register),
-		  0,
-		  { 0 } },
-		{ "socket(AF_PACKET)", SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-		  SANDBOX_INT_EQ(0, AF_PACKET) },
-		{ "socket(SOCK_RAW)", SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-		  SCMP_CMP(1, SCMP_CMP_MASKED_EQ, SANDBOX_TYPE_MASK, SOCK_RAW) },
-		{ "socket(SOCK_PACKET)", SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-		  SCMP_CMP(1, SCMP_CMP_MASKED_EQ, SANDBOX_TYPE_MASK, SOCK_PACKET) },
+		{ "io_uring_setup", SANDBOX_EPERM, SCMP_SYS(io_uring_setup), 0, { { 0 } } },
+		{ "io_uring_enter", SANDBOX_EPERM, SCMP_SYS(io_uring_enter), 0, { { 0 } } },
+		{ "io_uring_register", SANDBOX_EPERM, SCMP_SYS(io_uring_register), 0, { { 0 } } },
+		/* Taking fds out of, or controlling, another process: nothing a server
+		 * under tfguard-run needs, and the way to the supervisor's notification
+		 * fd for a child that still has CAP_SYS_PTRACE somewhere. */
+		{ "pidfd_getfd", SANDBOX_EPERM, SCMP_SYS(pidfd_getfd), 0, { { 0 } } },
+		{ "ptrace", SANDBOX_EPERM, SCMP_SYS(ptrace), 0, { { 0 } } },
+		/* Link-layer sockets bypass bind() entirely: denied for every type. */
+		{ "socket(AF_PACKET)",
+		  SANDBOX_EPERM,
+		  SCMP_SYS(socket),
+		  1,
+		  { SANDBOX_INT_EQ(0, AF_PACKET) } },
+		{ "socket(AF_XDP)",
+		  SANDBOX_EPERM,
+		  SCMP_SYS(socket),
+		  1,
+		  { SANDBOX_INT_EQ(0, AF_XDP) } },
+		/* Raw IP sockets see and can answer any TCP port. Only for the inet
+		 * families: netlink uses SOCK_RAW too (getifaddrs, ip, ss). */
+		SANDBOX_SOCKET("socket(AF_INET, SOCK_RAW)", AF_INET, SOCK_RAW),
+		SANDBOX_SOCKET("socket(AF_INET6, SOCK_RAW)", AF_INET6, SOCK_RAW),
+		SANDBOX_SOCKET("socket(AF_INET, SOCK_PACKET)", AF_INET, SOCK_PACKET),
+		SANDBOX_SOCKET("socket(AF_INET6, SOCK_PACKET)", AF_INET6, SOCK_PACKET),
 	};
 	scmp_filter_ctx ctx;
 	size_t i;
@@ -68,10 +91,7 @@ int sandbox_load(char *err, size_t errlen)
 	for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		const struct sandbox_rule *r = &rules[i];
 
-		if (r->r_nargs)
-			rc = seccomp_rule_add(ctx, r->r_action, r->r_syscall, 1, r->r_arg);
-		else
-			rc = seccomp_rule_add(ctx, r->r_action, r->r_syscall, 0);
+		rc = seccomp_rule_add_array(ctx, r->r_action, r->r_syscall, r->r_nargs, r->r_arg);
 		if (rc < 0) {
 			snprintf(err, errlen, "rule %s: %s", r->r_what, strerror(-rc));
 			goto out_release;
