@@ -21,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -215,7 +218,8 @@ static void run_check_inherited(const struct policy *pol)
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		fd = atoi(de->d_name);
-		if (fd <= 2 || fd == dirfd(dir))
+		/* 0-2 too: a listener passed as stdin is a listener */
+		if (fd == dirfd(dir))
 			continue;
 		l = sizeof(domain);
 		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
@@ -383,6 +387,43 @@ static int run_recv_fd(int sock)
 	return fd;
 }
 
+/*
+ * CAP_SYS_PTRACE out of every set of the child before exec. PR_SET_DUMPABLE 0
+ * on the supervisor stops a same-uid child, but not one holding
+ * CAP_SYS_PTRACE (root): it could pidfd_getfd() the notification fd and
+ * answer its own binds. The bounding set needs CAP_SETPCAP to change; without
+ * it no_new_privs already keeps exec from raising the permitted set above
+ * what it is now, and that no longer has the bit. 0 or -1 (errno).
+ */
+static int run_drop_ptrace(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	const uint32_t bit = 1U << (CAP_SYS_PTRACE % 32);
+	const int w = CAP_SYS_PTRACE / 32;
+
+	if (prctl(PR_CAPBSET_READ, CAP_SYS_PTRACE, 0, 0, 0) == 1 &&
+	    prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) < 0 && errno != EPERM)
+		return -1;
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[w].effective &= ~bit;
+	d[w].permitted &= ~bit;
+	d[w].inheritable &= ~bit; /* the ambient set follows (ambient ⊆ inheritable) */
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	if ((d[w].effective | d[w].permitted | d[w].inheritable) & bit ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_PTRACE, 0, 0) == 1) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
 /* The child: filter, fd to the parent, wait for go, exec. Never returns. */
 static void run_child(int sock, const sigset_t *oldmask, char **argv)
 {
@@ -392,6 +433,10 @@ static void run_child(int sock, const sigset_t *oldmask, char **argv)
 
 	if (sigprocmask(SIG_SETMASK, oldmask, NULL) < 0) {
 		warn("signal mask");
+		_exit(1);
+	}
+	if (run_drop_ptrace() < 0) {
+		warn("cannot drop CAP_SYS_PTRACE (nothing was run)");
 		_exit(1);
 	}
 	fd = sandbox_load(errbuf, sizeof(errbuf));
@@ -431,25 +476,83 @@ static int run_status(int st)
 	return 1;
 }
 
+/*
+ * Once CMD has exited, signals go to the processes tfguard-run adopted as
+ * subreaper (a daemonised server's master). They are our children, so their
+ * pids cannot be reused before we reap them. Needs CONFIG_PROC_CHILDREN.
+ */
+static void run_signal_adopted(int sig)
+{
+	char path[64], buf[4096], *p, *end;
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		log_warn("signal %d not forwarded: %s: %s", sig, path, strerror(errno));
+		return;
+	}
+	buf[n] = '\0';
+	for (p = buf;; p = end) {
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0) {
+			log_debug("forwarding signal %d to adopted %ld", sig, pid);
+			kill((pid_t)pid, sig);
+		}
+	}
+}
+
+/* Reaps every exited child (CMD and adopted orphans); true once CMD was. */
+static bool run_reap(pid_t child, int *status)
+{
+	bool gone = false;
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0 || (p < 0 && errno == EINTR)) {
+		if (p == child) {
+			*status = st;
+			gone = true;
+		}
+	}
+	return gone;
+}
+
 static int run_supervised(const struct run_opts *o, const struct policy *pol)
 {
 	sigset_t mask, oldmask;
 	struct supervise sv;
-	struct pollfd pf[3];
+	struct pollfd pf[2];
 	char errbuf[256];
-	int sp[2], nfd, sfd, pidfd, st;
+	int sp[2], nfd, sfd, pidfd, st = 0;
+	bool child_done = false;
 	pid_t child;
 	size_t i;
 
 	sigemptyset(&mask);
 	for (i = 0; i < sizeof(run_forwarded) / sizeof(run_forwarded[0]); i++)
 		sigaddset(&mask, run_forwarded[i]);
+	sigaddset(&mask, SIGCHLD);
 	/* Blocked before fork: a signal in between is queued, then forwarded. */
 	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0)
 		err(1, "signal mask");
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0)
 		err(1, "signalfd");
+	/*
+	 * Subreaper: CMD's descendants stay under the filter after CMD exits (a
+	 * daemonising server, "cmd &" in a shell script). They are reparented to
+	 * us, and we keep answering until no process is left under the filter.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		err(1, "prctl(PR_SET_CHILD_SUBREAPER)");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		err(1, "socketpair");
 	child = fork();
@@ -461,9 +564,14 @@ static int run_supervised(const struct run_opts *o, const struct policy *pol)
 		run_child(sp[1], &oldmask, o->o_argv);
 	}
 	close(sp[1]);
-	/* The child (same uid) must not be able to ptrace its supervisor. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		warn("prctl(PR_SET_DUMPABLE)");
+	/* The child (same uid) must not be able to ptrace its supervisor or take
+	 * its fds; a failure here would leave exactly that open: fail closed. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kill(child, SIGKILL);
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		err(1, "prctl(PR_SET_DUMPABLE); %s was not run", o->o_argv[0]);
+	}
 	nfd = run_recv_fd(sp[0]);
 	if (nfd < 0) {
 		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
@@ -486,36 +594,52 @@ static int run_supervised(const struct run_opts *o, const struct policy *pol)
 
 	pf[0] = (struct pollfd){ .fd = nfd, .events = POLLIN };
 	pf[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pf[2] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
-	for (;;) {
-		if (poll(pf, 3, -1) < 0) {
+	/* Until CMD has exited and no process is left under the filter (POLLHUP
+	 * on the notification fd: the last one was reaped). */
+	while (!child_done || pf[0].fd >= 0) {
+		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			err(1, "poll");
 		}
 		if (pf[0].revents & POLLIN) {
-			if (supervise_handle(&sv) < 0)
+			if (supervise_handle(&sv) < 0) {
+				/* Fail closed: with the fd closed, every pending and later
+				 * bind/listen under the filter gets ENOSYS instead of
+				 * waiting forever for an answer. */
+				log_error("seccomp notification fd broken: %s; from now on every "
+					  "bind and listen of %s fails with ENOSYS",
+					  strerror(errno), o->o_argv[0]);
+				close(nfd);
 				pf[0].fd = -1;
+			}
 		} else if (pf[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			pf[0].fd = -1; /* no supervised task left */
+			close(nfd); /* no supervised task left */
+			pf[0].fd = -1;
 		}
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGCHLD) {
+				if (run_reap(child, &st)) {
+					child_done = true;
+					if (pf[0].fd >= 0)
+						log_debug("%s exited; serving its remaining "
+							  "descendants",
+							  o->o_argv[0]);
+				}
+			} else if (!child_done) {
 				log_debug("forwarding signal %u to %d", si.ssi_signo, (int)child);
-				kill(child, (int)si.ssi_signo);
+				/* by pidfd: no pid reuse between its exit and our reaping */
+				(void)pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL, 0);
+			} else {
+				run_signal_adopted((int)si.ssi_signo);
 			}
-		}
-		if (pf[2].revents & POLLIN) {
-			if (waitpid(child, &st, 0) < 0) {
-				if (errno == EINTR)
-					continue;
-				err(1, "waitpid");
-			}
-			break;
 		}
 	}
+	close(pidfd);
 	supervise_free(&sv);
 	return run_status(st);
 }

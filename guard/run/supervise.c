@@ -685,7 +685,7 @@ int supervise_handle(struct supervise *sv)
 		/* ENOENT: the task was interrupted or died between poll and receive */
 		if (rc == -ENOENT || rc == -EINTR || rc == -EAGAIN)
 			return 0;
-		log_debug("notification receive: %s", strerror(-rc));
+		errno = -rc;
 		return -1;
 	}
 	memset(sv->sv_resp, 0, sizeof(*sv->sv_resp));
