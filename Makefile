@@ -86,6 +86,8 @@ $(B)/obj/%.o: %.c | pkgcheck
 
 $(B)/obj/guard/cli/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_CLI)) -Iguard/proxy
 $(B)/obj/guard/run/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_RUN)) -Ipreload
+# where "make install" puts the shim: tfguard-run looks there after its own directory
+$(B)/obj/guard/run/main.o: CFLAGS_EXTRA += -DTFG_LIBDIR='"$(LIBDIR)/tfguard"'
 $(B)/obj/guard/proxy/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_PROXY)) -pthread
 
 $(B)/libtfg.a: $(call obj,$(LIB_SRCS))

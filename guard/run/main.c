@@ -46,6 +46,11 @@
 #define RUN_ENV_MAX	(POLICY_ALLOW_MAX * (ADDR_TEXT_MAX + 1) + 1)
 #define RUN_EXIT_USAGE	2
 #define RUN_EXIT_NOEXEC 127
+#ifdef TFG_LIBDIR
+#define RUN_LIBDIR_TEXT TFG_LIBDIR
+#else
+#define RUN_LIBDIR_TEXT "(no LIBDIR)"
+#endif
 
 struct run_opts {
 	const char *o_conf;
@@ -86,7 +91,8 @@ static void run_usage(FILE *f)
 	    "                            one (repeatable; 0.0.0.0:P or [::]:P = any address\n"
 	    "                            of that family on port P; [::] includes IPv4)\n"
 	    "  --preload PATH            the shim to use (else $%s, then next to\n"
-	    "                            tfguard-run, then ../lib/tfguard/)\n"
+	    "                            tfguard-run, then " RUN_LIBDIR_TEXT ",\n"
+	    "                            then ../lib/tfguard/)\n"
 	    "  --no-seccomp              LD_PRELOAD only: static binaries and raw syscalls\n"
 	    "                            are NOT covered (a loud warning is printed)\n"
 	    "  -v, --verbose             also log binds that were already on loopback\n"
@@ -293,6 +299,13 @@ static void run_find_shim(const char *override, char *out, size_t len)
 			snprintf(cand, sizeof(cand), "%s/%s", exe, RUN_SHIM_NAME);
 			if (run_shim_try(cand, out, len) == 0)
 				return;
+#ifdef TFG_LIBDIR
+			/* the LIBDIR of the build; absolute, so a copied binary finds it */
+			snprintf(cand, sizeof(cand), "%s/%s", TFG_LIBDIR, RUN_SHIM_NAME);
+			if (TFG_LIBDIR[0] == '/' && run_shim_try(cand, out, len) == 0)
+				return;
+#endif
+			/* relocated trees (DESTDIR, a tarball): ../lib/tfguard/ */
 			snprintf(cand, sizeof(cand), "%s/../lib/tfguard/%s", exe, RUN_SHIM_NAME);
 			if (run_shim_try(cand, out, len) == 0)
 				return;
@@ -300,9 +313,9 @@ static void run_find_shim(const char *override, char *out, size_t len)
 		}
 	}
 	errx(1,
-	     "%s: not found next to tfguard-run (%s) nor in ../lib/tfguard/ (run 'make', or "
-	     "name it with --preload or $%s)",
-	     RUN_SHIM_NAME, why ? why : "?", RUN_ENV_PRELOAD);
+	     "%s: not found next to tfguard-run (%s), in %s nor in ../lib/tfguard/ (run "
+	     "'make', or name it with --preload or $%s)",
+	     RUN_SHIM_NAME, why ? why : "?", RUN_LIBDIR_TEXT, RUN_ENV_PRELOAD);
 }
 
 /* Prepends the shim to LD_PRELOAD, keeping whatever was there. */

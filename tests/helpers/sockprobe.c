@@ -29,7 +29,8 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 2) {
-		fprintf(stderr, "usage: sockprobe io_uring|packet|raw|raw6|sockpacket|xdp|netlink|inet|int80\n");
+		fprintf(stderr, "usage: sockprobe "
+				"io_uring|packet|raw|raw6|sockpacket|xdp|netlink|inet|int80\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "io_uring") == 0) {

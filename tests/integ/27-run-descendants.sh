@@ -70,6 +70,8 @@ say "listeners on 8500: $(listeners "$SRV" 8500 | tr '\n' ' ')"
 check "reload: 8500 on loopback only" on_loopback_only "$SRV" 8500
 check "reload: 8500 refused from the client" refused "$CLI" "$SRV4" 8500
 check "reload: 8500 answers in the server namespace" in_ns "$SRV" curl -sf -m 2 -o /dev/null http://127.0.0.1:8500/
+check "the shim names nginx by its comm, not its setproctitle() title" \
+	grep -q '^tfguard-preload: nginx\[[0-9]*\]: bind 0.0.0.0:8500 -> 127.0.0.1:8500' "$TFG_TMP/err"
 check_not "no ENOSYS during the reload" grep -q 'Function not implemented' "$TFG_TMP/err"
 kill -TERM "$(cat "$TFG_TMP/ngx/nginx.pid")"
 poll 10000 gone "$RUNPID" || fail "tfguard-run did not exit after nginx stopped"
