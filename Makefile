@@ -155,7 +155,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_REPLAYS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_NAMES))
 FUZZ_ARCHIVES := $(if $(PROXY_SRCS),$(B)/libproxy.a) $(if $(CLI_SRCS),$(B)/libcli.a) $(B)/libtfg.a
-FUZZ_CFLAGS := -Iguard/proxy -Iguard/cli $(call pkg_cflags,$(PKGS_PROXY) $(PKGS_CLI))
+FUZZ_CFLAGS := -Iguard/proxy -Iguard/cli -Ipreload $(call pkg_cflags,$(PKGS_PROXY) $(PKGS_CLI))
 FUZZ_LIBS := $(LIBS_PROXY) $(LIBS_CLI)
 $(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_ARCHIVES)
 	@mkdir -p $(@D)
