@@ -6,7 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* An int argument compared on its low 32 bits only, as the kernel reads it (no
  * bypass with garbage in the upper half of the register). */
@@ -32,6 +39,74 @@ struct sandbox_rule {
 			    SCMP_CMP(1, SCMP_CMP_MASKED_EQ, SANDBOX_TYPE_MASK, (scmp_datum_t)(t))  \
 		}                                                                                  \
 	}
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5) /* linux/seccomp.h, 5.19+ */
+#endif
+
+/*
+ * Installs the filter with seccomp(2) ourselves, from libseccomp's own BPF
+ * (seccomp_export_bpf: the same program seccomp_load would install, arch
+ * checks included; no_new_privs is already set), so that we can ask for
+ * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, which libseccomp 2.5 cannot: once
+ * the supervisor has received a notification, the task waits for the answer
+ * and only a fatal signal interrupts it. Without it a signal could interrupt
+ * a bind the supervisor then performs anyway (bind returns EINTR, the socket
+ * is bound). Kernels before 5.19 refuse the flag with EINVAL: then the filter
+ * is installed without it. Returns the notification fd or -1 with err set.
+ */
+static int sandbox_install(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+	struct sock_fprog prog;
+	struct sock_filter *insns = NULL;
+	struct stat st;
+	ssize_t n;
+	int mfd, fd = -1, rc;
+
+	mfd = memfd_create("tfguard-run-bpf", MFD_CLOEXEC);
+	if (mfd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	rc = seccomp_export_bpf(ctx, mfd);
+	if (rc < 0) {
+		snprintf(err, errlen, "exporting the filter: %s", strerror(-rc));
+		goto out;
+	}
+	if (fstat(mfd, &st) < 0 || st.st_size <= 0 ||
+	    st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+		snprintf(err, errlen, "exported filter has an unexpected size");
+		goto out;
+	}
+	insns = malloc((size_t)st.st_size);
+	if (!insns) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	n = pread(mfd, insns, (size_t)st.st_size, 0);
+	if (n != st.st_size) {
+		snprintf(err, errlen, "reading the exported filter: %s",
+			 n < 0 ? strerror(errno) : "short read");
+		goto out;
+	}
+	prog.len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	prog.filter = insns;
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+			  &prog);
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				  SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		snprintf(err, errlen,
+			 "loading the filter: %s (kernel without seccomp user notification?)",
+			 strerror(errno));
+out:
+	free(insns);
+	close(mfd);
+	return fd;
+}
 
 int sandbox_load(char *err, size_t errlen)
 {
@@ -97,18 +172,9 @@ int sandbox_load(char *err, size_t errlen)
 			goto out_release;
 		}
 	}
-	rc = seccomp_load(ctx);
-	if (rc < 0) {
-		snprintf(err, errlen,
-			 "loading the filter: %s (kernel without seccomp user notification?)",
-			 strerror(-rc));
+	fd = sandbox_install(ctx, err, errlen);
+	if (fd < 0)
 		goto out_release;
-	}
-	fd = seccomp_notify_fd(ctx);
-	if (fd < 0) {
-		snprintf(err, errlen, "no notification fd: %s", strerror(-fd));
-		goto out_release;
-	}
 	/* The child must never keep it across exec: it could answer its own binds. */
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		snprintf(err, errlen, "notification fd: %s", strerror(errno));

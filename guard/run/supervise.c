@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
@@ -254,7 +255,7 @@ static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 	same = sv_same_file(c->c_tid, fd, c->c_sock);
 	if (same == 1 || (same < 0 && !exact)) {
 		log_warn("%s[%d]: cannot prove that fd %d of the calling thread is the socket "
-			 "examined (%s; bind refused)",
+			 "examined (%s; refused)",
 			 c->c_comm, (int)c->c_tid, fd,
 			 same == 1 ? "it is another file: separate fd table, or replaced"
 				   : strerror(errno));
@@ -680,12 +681,16 @@ int supervise_handle(struct supervise *sv)
 
 	/* The kernel refuses a receive buffer that is not zeroed. */
 	memset(req, 0, sizeof(*req));
-	rc = seccomp_notify_receive(sv->sv_fd, req);
+	/*
+	 * The ioctl itself, not seccomp_notify_receive(): libseccomp 2.5 turns
+	 * every failure into ECANCELED, and ENOENT (the task was interrupted or
+	 * died between poll and receive; frequent under signals) must not be
+	 * taken for a broken fd.
+	 */
+	rc = ioctl(sv->sv_fd, SECCOMP_IOCTL_NOTIF_RECV, req);
 	if (rc < 0) {
-		/* ENOENT: the task was interrupted or died between poll and receive */
-		if (rc == -ENOENT || rc == -EINTR || rc == -EAGAIN)
+		if (errno == ENOENT || errno == EINTR || errno == EAGAIN)
 			return 0;
-		errno = -rc;
 		return -1;
 	}
 	memset(sv->sv_resp, 0, sizeof(*sv->sv_resp));
@@ -696,12 +701,14 @@ int supervise_handle(struct supervise *sv)
 		sv_listen(sv);
 	else
 		sv_answer(sv->sv_resp, ENOSYS);
-	rc = seccomp_notify_respond(sv->sv_fd, sv->sv_resp);
-	/* ENOENT: interrupted by a signal; the call restarts and comes back (see
-	 * sv_already_bound) */
+	rc = ioctl(sv->sv_fd, SECCOMP_IOCTL_NOTIF_SEND, sv->sv_resp);
+	/* ENOENT: interrupted by a signal before we received it; with
+	 * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (sandbox.c) only a fatal one can
+	 * come after. Otherwise the call restarts and comes back (see
+	 * sv_already_bound). */
 	if (rc < 0)
 		log_debug("answer to notification %llu: %s", (unsigned long long)req->id,
-			  strerror(-rc));
+			  strerror(errno));
 	sv->sv_handled++;
 	return 0;
 }

@@ -6,9 +6,10 @@
  *	          that is not a thread-group leader fail with EINVAL (the
  *	          supervisor then falls back to the thread-group leader)
  *	dumpable  prctl(PR_SET_DUMPABLE, ...) fails with EPERM
- *	recv      seccomp_notify_receive() fails with EIO
+ *	recv      ioctl(SECCOMP_IOCTL_NOTIF_RECV) fails with EIO
  */
-#include <dlfcn.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,11 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct seccomp_notif;
-
 int pidfd_open(pid_t pid, unsigned int flags);
 int prctl(int option, ...);
-int seccomp_notify_receive(int fd, struct seccomp_notif *req);
 
 static int fault(const char *what)
 {
@@ -64,12 +62,17 @@ int prctl(int option, ...)
 	return (int)syscall(SYS_prctl, option, a[0], a[1], a[2], a[3]);
 }
 
-int seccomp_notify_receive(int fd, struct seccomp_notif *req)
+int ioctl(int fd, unsigned long req, ...)
 {
-	int (*real)(int, struct seccomp_notif *);
+	void *arg;
+	va_list ap;
 
-	if (fault("recv"))
-		return -EIO;
-	real = (int (*)(int, struct seccomp_notif *))dlsym(RTLD_NEXT, "seccomp_notify_receive");
-	return real ? real(fd, req) : -ENOSYS;
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (fault("recv") && req == SECCOMP_IOCTL_NOTIF_RECV) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_ioctl, fd, req, arg);
 }
