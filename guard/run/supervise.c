@@ -112,10 +112,12 @@ static int sv_pidfd(pid_t tid, bool *exact)
 	fd = pidfd_open(tid, PIDFD_THREAD);
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
-	*exact = false;
+	/* Before 6.9 this succeeds only for a thread-group leader, whose table
+	 * is its own: still exact. */
 	fd = pidfd_open(tid, 0);
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
+	*exact = false;
 	if (sv_status_field(tid, "Tgid", tgid, sizeof(tgid)) < 0)
 		return -1;
 	return pidfd_open((pid_t)atoi(tgid), 0);
