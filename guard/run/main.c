@@ -8,7 +8,8 @@
  * The child sets no_new_privs, loads the filter, hands the notification fd to
  * the parent over a socketpair and waits for the parent's go-ahead before it
  * execs. If any of that fails, nothing is exec'd. The parent never execs: it
- * supervises, forwards signals and exits with the child's status.
+ * supervises (as a child subreaper, until no process under the filter is
+ * left), forwards signals and exits with the child's status.
  */
 #include <dirent.h>
 #include <err.h>
@@ -70,39 +71,41 @@ static const int run_forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, 
 
 static void run_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: tfguard-run [-c CONF] [--allow-bind ADDR:PORT]... [--preload PATH]\n"
-	    "                   [--no-seccomp] [-v] -- CMD [ARGS...]\n"
-	    "\n"
-	    "Runs CMD so that its binds on the protected ports ([guard] protected_ports of\n"
-	    "CONF, default 8500, 8501) land on loopback: 0.0.0.0 -> 127.0.0.1, dual-stack\n"
-	    "[::] -> [::ffff:127.0.0.1], v6-only [::] -> [::1]; a bind of a protected port\n"
-	    "on any other non-loopback address fails with EACCES. Two layers: the\n"
-	    "libtfguard-preload.so shim in LD_PRELOAD, and a seccomp filter whose binds\n"
-	    "this process performs itself (covers static and Go binaries and raw\n"
-	    "syscalls; io_uring and raw/packet sockets are denied). Children inherit both.\n"
-	    "CMD is not started if tfguard-run inherits a socket already bound where the\n"
-	    "policy would not allow it.\n"
-	    "\n"
-	    "  -c, --config CONF         config file (default %s; built-in\n"
-	    "                            defaults if that file does not exist)\n"
-	    "  --allow-bind ADDR:PORT    allow this non-loopback bind and refuse every other\n"
-	    "                            one (repeatable; 0.0.0.0:P or [::]:P = any address\n"
-	    "                            of that family on port P; [::] includes IPv4)\n"
-	    "  --preload PATH            the shim to use (else $%s, then next to\n"
-	    "                            tfguard-run, then " RUN_LIBDIR_TEXT ",\n"
-	    "                            then ../lib/tfguard/)\n"
-	    "  --no-seccomp              LD_PRELOAD only: static binaries and raw syscalls\n"
-	    "                            are NOT covered (a loud warning is printed)\n"
-	    "  -v, --verbose             also log binds that were already on loopback\n"
-	    "  -h, --help                this text\n"
-	    "      --version             print the version\n"
-	    "\n"
-	    "Exit status: CMD's own, 128+N if CMD was killed by signal N; 1 if a protection\n"
-	    "step failed (CMD is then not run at all); 2 for usage errors; 127 if CMD\n"
-	    "could not be executed. TERM, INT, HUP, USR1, USR2 and QUIT are forwarded to CMD.\n",
-	    CONF_DEFAULT_PATH, RUN_ENV_PRELOAD);
+	fprintf(f,
+		"usage: tfguard-run [-c CONF] [--allow-bind ADDR:PORT]... [--preload PATH]\n"
+		"                   [--no-seccomp] [-v] -- CMD [ARGS...]\n"
+		"\n"
+		"Runs CMD so that its binds on the protected ports ([guard] protected_ports of\n"
+		"CONF, default 8500, 8501) land on loopback: 0.0.0.0 -> 127.0.0.1, dual-stack\n"
+		"[::] -> [::ffff:127.0.0.1], v6-only [::] -> [::1]; a bind of a protected port\n"
+		"on any other non-loopback address fails with EACCES. Two layers: the\n"
+		"libtfguard-preload.so shim in LD_PRELOAD, and a seccomp filter whose binds\n"
+		"this process performs itself (covers static and Go binaries and raw\n"
+		"syscalls; io_uring, raw IP, packet and XDP sockets, ptrace and pidfd_getfd are\n"
+		"denied). Children inherit both; tfguard-run stays until the last process under\n"
+		"its filter has exited (daemons included).\n"
+		"CMD is not started if tfguard-run inherits a socket already bound where the\n"
+		"policy would not allow it.\n"
+		"\n"
+		"  -c, --config CONF         config file (default %s; built-in\n"
+		"                            defaults if that file does not exist)\n"
+		"  --allow-bind ADDR:PORT    allow this non-loopback bind and refuse every other\n"
+		"                            one (repeatable; 0.0.0.0:P or [::]:P = any address\n"
+		"                            of that family on port P; [::] includes IPv4)\n"
+		"  --preload PATH            the shim to use (else $%s, then next to\n"
+		"                            tfguard-run, then " RUN_LIBDIR_TEXT ",\n"
+		"                            then ../lib/tfguard/)\n"
+		"  --no-seccomp              LD_PRELOAD only: static binaries and raw syscalls\n"
+		"                            are NOT covered (a loud warning is printed)\n"
+		"  -v, --verbose             also log binds that were already on loopback\n"
+		"  -h, --help                this text\n"
+		"      --version             print the version\n"
+		"\n"
+		"Exit status: CMD's own, 128+N if CMD was killed by signal N; 1 if a protection\n"
+		"step failed (CMD is then not run at all); 2 for usage errors; 127 if CMD\n"
+		"could not be executed. TERM, INT, HUP, USR1, USR2 and QUIT are forwarded to CMD\n"
+		"(to the processes it left behind once CMD has exited).\n",
+		CONF_DEFAULT_PATH, RUN_ENV_PRELOAD);
 }
 
 static void run_parse_args(int argc, char **argv, struct run_opts *o)
