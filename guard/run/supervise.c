@@ -18,6 +18,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <linux/netlink.h>
@@ -32,6 +34,7 @@
 #define PIDFD_THREAD O_EXCL /* linux/pidfd.h, 6.9+: a pidfd for one thread */
 #endif
 #define SUPERVISE_CAP_NET_BIND_SERVICE 10
+#define SV_HELPER_TIMEOUT_MS	       10000
 #define SV_GROUPS_MAX		       256
 
 /* The task behind one notification, and our duplicate of its socket. */
@@ -464,8 +467,10 @@ static int sv_become(const struct sv_creds *cr)
  * Anything it cannot reproduce is answered EACCES: never a bind with more
  * rights than the caller has. LSM labels are not reproduced (README).
  */
-static int sv_bind_as(const struct sv_call *c, const struct sockaddr_storage *addr, socklen_t len)
+static int sv_bind_as(int nfd, const struct sv_call *c, const struct sockaddr_storage *addr,
+		      socklen_t len)
 {
+	struct pollfd pfd;
 	struct sv_creds cr;
 	char path[64];
 	int cwd = -1, root = -1, mnt = -1, st, e;
@@ -496,6 +501,9 @@ static int sv_bind_as(const struct sv_call *c, const struct sockaddr_storage *ad
 		goto out;
 	}
 	if (pid == 0) {
+		/* the helper runs as the caller: it must not hold the means to
+		 * answer notifications */
+		close(nfd);
 		if (mnt >= 0 && setns(mnt, CLONE_NEWNS) < 0)
 			_exit(EACCES);
 		if (root >= 0 && (fchdir(root) < 0 || chroot(".") < 0))
@@ -506,6 +514,18 @@ static int sv_bind_as(const struct sv_call *c, const struct sockaddr_storage *ad
 			_exit(errno > 0 && errno < 256 ? errno : EINVAL);
 		_exit(0);
 	}
+	/* Bounded: a path on a stuck (or the caller's own FUSE) mount must not
+	 * stall every other bind of the program behind this one. */
+	st = -1;
+	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pfd.events = POLLIN;
+	if (pfd.fd < 0 || poll(&pfd, 1, SV_HELPER_TIMEOUT_MS) != 1) {
+		log_warn("%s[%d]: bind helper did not finish within %d ms (bind refused)",
+			 c->c_comm, (int)c->c_tid, SV_HELPER_TIMEOUT_MS);
+		kill(pid, SIGKILL);
+	}
+	if (pfd.fd >= 0)
+		close(pfd.fd);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR) {
 			st = -1;
@@ -586,7 +606,7 @@ static void sv_bind(struct supervise *sv)
 				? errno
 				: 0;
 		else
-			e = sv_bind_as(&c, &copy, (socklen_t)alen);
+			e = sv_bind_as(sv->sv_fd, &c, &copy, (socklen_t)alen);
 		log_debug("%s[%d]: bind on a socket of family %d: %s", c.c_comm, (int)c.c_tid,
 			  c.c_domain, e ? strerror(e) : "done");
 		sv_answer(resp, e);
