@@ -87,6 +87,8 @@ $(B)/obj/%.o: %.c | pkgcheck
 
 $(B)/obj/guard/cli/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_CLI)) -Iguard/proxy
 $(B)/obj/guard/run/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_RUN)) -Ipreload
+# where "make install" puts the shim: tfguard-run looks there after its own directory
+$(B)/obj/guard/run/main.o: CFLAGS_EXTRA += -DTFG_LIBDIR='"$(LIBDIR)/tfguard"'
 $(B)/obj/guard/proxy/%.o: CFLAGS_EXTRA = $(call pkg_cflags,$(PKGS_PROXY)) -pthread
 
 $(B)/libtfg.a: $(call obj,$(LIB_SRCS))
@@ -154,7 +156,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_REPLAYS := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_NAMES))
 FUZZ_ARCHIVES := $(if $(PROXY_SRCS),$(B)/libproxy.a) $(if $(CLI_SRCS),$(B)/libcli.a) $(B)/libtfg.a
-FUZZ_CFLAGS := -Iguard/proxy -Iguard/cli $(call pkg_cflags,$(PKGS_PROXY) $(PKGS_CLI))
+FUZZ_CFLAGS := -Iguard/proxy -Iguard/cli -Ipreload $(call pkg_cflags,$(PKGS_PROXY) $(PKGS_CLI))
 FUZZ_LIBS := $(LIBS_PROXY) $(LIBS_CLI)
 $(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_ARCHIVES)
 	@mkdir -p $(@D)

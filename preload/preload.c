@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,10 +49,21 @@ static void pl_write_line(const char *line, size_t off)
 	(void)r;
 }
 
+/*
+ * The thread's comm (PR_GET_NAME, at most 15 bytes), not
+ * program_invocation_short_name: setproctitle() (nginx, postgres) writes over
+ * argv[0], which that name points into, and the line would carry the whole
+ * rewritten title. Log lines go to fd 2 of the process, whatever it is.
+ */
 static void pl_log_prefix(char *buf, size_t len, size_t *off)
 {
+	char comm[17];
+
+	memset(comm, 0, sizeof(comm));
+	if (prctl(PR_GET_NAME, comm, 0, 0, 0) < 0 || comm[0] == '\0')
+		strcpy(comm, "?");
 	policy_put_str(buf, len, off, "tfguard-preload: ");
-	policy_put_str(buf, len, off, program_invocation_short_name);
+	policy_put_str(buf, len, off, comm);
 	policy_put_str(buf, len, off, "[");
 	policy_put_uint(buf, len, off, (unsigned long)getpid());
 	policy_put_str(buf, len, off, "]: ");

@@ -20,7 +20,7 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Iguard/lib -Iguard/proxy -Itests/fuzz $(pkg-config --cflags openssl libcrypt)"
+	-Iguard/lib -Iguard/proxy -Ipreload -Itests/fuzz $(pkg-config --cflags openssl libcrypt)"
 libs="$(pkg-config --libs openssl libcrypt) -pthread"
 lib_srcs=$(ls guard/lib/*.c)
 proxy_srcs="guard/proxy/http.c guard/proxy/route.c guard/proxy/htpasswd.c guard/proxy/auth.c \

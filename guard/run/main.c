@@ -8,7 +8,8 @@
  * The child sets no_new_privs, loads the filter, hands the notification fd to
  * the parent over a socketpair and waits for the parent's go-ahead before it
  * execs. If any of that fails, nothing is exec'd. The parent never execs: it
- * supervises, forwards signals and exits with the child's status.
+ * supervises (as a child subreaper, until no process under the filter is
+ * left), forwards signals and exits with the child's status.
  */
 #include <dirent.h>
 #include <err.h>
@@ -21,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <stdint.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,6 +47,11 @@
 #define RUN_ENV_MAX	(POLICY_ALLOW_MAX * (ADDR_TEXT_MAX + 1) + 1)
 #define RUN_EXIT_USAGE	2
 #define RUN_EXIT_NOEXEC 127
+#ifdef TFG_LIBDIR
+#define RUN_LIBDIR_TEXT TFG_LIBDIR
+#else
+#define RUN_LIBDIR_TEXT "(no LIBDIR)"
+#endif
 
 struct run_opts {
 	const char *o_conf;
@@ -54,43 +63,49 @@ struct run_opts {
 	char **o_argv;
 };
 
+/* TFGUARD_SUPERVISED=1 inherited: we run inside another tfguard-run. */
+static bool run_nested;
+
 /* Signals a terminal, an init system or an operator sends to "the server". */
 static const int run_forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
 
 static void run_usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: tfguard-run [-c CONF] [--allow-bind ADDR:PORT]... [--preload PATH]\n"
-	    "                   [--no-seccomp] [-v] -- CMD [ARGS...]\n"
-	    "\n"
-	    "Runs CMD so that its binds on the protected ports ([guard] protected_ports of\n"
-	    "CONF, default 8500, 8501) land on loopback: 0.0.0.0 -> 127.0.0.1, dual-stack\n"
-	    "[::] -> [::ffff:127.0.0.1], v6-only [::] -> [::1]; a bind of a protected port\n"
-	    "on any other non-loopback address fails with EACCES. Two layers: the\n"
-	    "libtfguard-preload.so shim in LD_PRELOAD, and a seccomp filter whose binds\n"
-	    "this process performs itself (covers static and Go binaries and raw\n"
-	    "syscalls; io_uring and raw/packet sockets are denied). Children inherit both.\n"
-	    "CMD is not started if tfguard-run inherits a socket already bound where the\n"
-	    "policy would not allow it.\n"
-	    "\n"
-	    "  -c, --config CONF         config file (default %s; built-in\n"
-	    "                            defaults if that file does not exist)\n"
-	    "  --allow-bind ADDR:PORT    allow this non-loopback bind and refuse every other\n"
-	    "                            one (repeatable; 0.0.0.0:P or [::]:P = any address\n"
-	    "                            of that family on port P; [::] includes IPv4)\n"
-	    "  --preload PATH            the shim to use (else $%s, then next to\n"
-	    "                            tfguard-run, then ../lib/tfguard/)\n"
-	    "  --no-seccomp              LD_PRELOAD only: static binaries and raw syscalls\n"
-	    "                            are NOT covered (a loud warning is printed)\n"
-	    "  -v, --verbose             also log binds that were already on loopback\n"
-	    "  -h, --help                this text\n"
-	    "      --version             print the version\n"
-	    "\n"
-	    "Exit status: CMD's own, 128+N if CMD was killed by signal N; 1 if a protection\n"
-	    "step failed (CMD is then not run at all); 2 for usage errors; 127 if CMD\n"
-	    "could not be executed. TERM, INT, HUP, USR1, USR2 and QUIT are forwarded to CMD.\n",
-	    CONF_DEFAULT_PATH, RUN_ENV_PRELOAD);
+	fprintf(f,
+		"usage: tfguard-run [-c CONF] [--allow-bind ADDR:PORT]... [--preload PATH]\n"
+		"                   [--no-seccomp] [-v] -- CMD [ARGS...]\n"
+		"\n"
+		"Runs CMD so that its binds on the protected ports ([guard] protected_ports of\n"
+		"CONF, default 8500, 8501) land on loopback: 0.0.0.0 -> 127.0.0.1, dual-stack\n"
+		"[::] -> [::ffff:127.0.0.1], v6-only [::] -> [::1]; a bind of a protected port\n"
+		"on any other non-loopback address fails with EACCES. Two layers: the\n"
+		"libtfguard-preload.so shim in LD_PRELOAD, and a seccomp filter whose binds\n"
+		"this process performs itself (covers static and Go binaries and raw\n"
+		"syscalls; io_uring, raw IP, packet and XDP sockets, ptrace and pidfd_getfd are\n"
+		"denied). Children inherit both; tfguard-run stays until the last process under\n"
+		"its filter has exited (daemons included).\n"
+		"CMD is not started if tfguard-run inherits a socket already bound where the\n"
+		"policy would not allow it.\n"
+		"\n"
+		"  -c, --config CONF         config file (default %s; built-in\n"
+		"                            defaults if that file does not exist)\n"
+		"  --allow-bind ADDR:PORT    allow this non-loopback bind and refuse every other\n"
+		"                            one (repeatable; 0.0.0.0:P or [::]:P = any address\n"
+		"                            of that family on port P; [::] includes IPv4)\n"
+		"  --preload PATH            the shim to use (else $%s, then next to\n"
+		"                            tfguard-run, then " RUN_LIBDIR_TEXT ",\n"
+		"                            then ../lib/tfguard/)\n"
+		"  --no-seccomp              LD_PRELOAD only: static binaries and raw syscalls\n"
+		"                            are NOT covered (a loud warning is printed)\n"
+		"  -v, --verbose             also log binds that were already on loopback\n"
+		"  -h, --help                this text\n"
+		"      --version             print the version\n"
+		"\n"
+		"Exit status: CMD's own, 128+N if CMD was killed by signal N; 1 if a protection\n"
+		"step failed (CMD is then not run at all); 2 for usage errors; 127 if CMD\n"
+		"could not be executed. TERM, INT, HUP, USR1, USR2 and QUIT are forwarded to CMD\n"
+		"(to the processes it left behind once CMD has exited).\n",
+		CONF_DEFAULT_PATH, RUN_ENV_PRELOAD);
 }
 
 static void run_parse_args(int argc, char **argv, struct run_opts *o)
@@ -212,7 +227,8 @@ static void run_check_inherited(const struct policy *pol)
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		fd = atoi(de->d_name);
-		if (fd <= 2 || fd == dirfd(dir))
+		/* 0-2 too: a listener passed as stdin is a listener */
+		if (fd == dirfd(dir))
 			continue;
 		l = sizeof(domain);
 		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0)
@@ -286,6 +302,13 @@ static void run_find_shim(const char *override, char *out, size_t len)
 			snprintf(cand, sizeof(cand), "%s/%s", exe, RUN_SHIM_NAME);
 			if (run_shim_try(cand, out, len) == 0)
 				return;
+#ifdef TFG_LIBDIR
+			/* the LIBDIR of the build; absolute, so a copied binary finds it */
+			snprintf(cand, sizeof(cand), "%s/%s", TFG_LIBDIR, RUN_SHIM_NAME);
+			if (TFG_LIBDIR[0] == '/' && run_shim_try(cand, out, len) == 0)
+				return;
+#endif
+			/* relocated trees (DESTDIR, a tarball): ../lib/tfguard/ */
 			snprintf(cand, sizeof(cand), "%s/../lib/tfguard/%s", exe, RUN_SHIM_NAME);
 			if (run_shim_try(cand, out, len) == 0)
 				return;
@@ -293,9 +316,9 @@ static void run_find_shim(const char *override, char *out, size_t len)
 		}
 	}
 	errx(1,
-	     "%s: not found next to tfguard-run (%s) nor in ../lib/tfguard/ (run 'make', or "
-	     "name it with --preload or $%s)",
-	     RUN_SHIM_NAME, why ? why : "?", RUN_ENV_PRELOAD);
+	     "%s: not found next to tfguard-run (%s), in %s nor in ../lib/tfguard/ (run "
+	     "'make', or name it with --preload or $%s)",
+	     RUN_SHIM_NAME, why ? why : "?", RUN_LIBDIR_TEXT, RUN_ENV_PRELOAD);
 }
 
 /* Prepends the shim to LD_PRELOAD, keeping whatever was there. */
@@ -380,6 +403,43 @@ static int run_recv_fd(int sock)
 	return fd;
 }
 
+/*
+ * CAP_SYS_PTRACE out of every set of the child before exec. PR_SET_DUMPABLE 0
+ * on the supervisor stops a same-uid child, but not one holding
+ * CAP_SYS_PTRACE (root): it could pidfd_getfd() the notification fd and
+ * answer its own binds. The bounding set needs CAP_SETPCAP to change; without
+ * it no_new_privs already keeps exec from raising the permitted set above
+ * what it is now, and that no longer has the bit. 0 or -1 (errno).
+ */
+static int run_drop_ptrace(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	const uint32_t bit = 1U << (CAP_SYS_PTRACE % 32);
+	const int w = CAP_SYS_PTRACE / 32;
+
+	if (prctl(PR_CAPBSET_READ, CAP_SYS_PTRACE, 0, 0, 0) == 1 &&
+	    prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) < 0 && errno != EPERM)
+		return -1;
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[w].effective &= ~bit;
+	d[w].permitted &= ~bit;
+	d[w].inheritable &= ~bit; /* the ambient set follows (ambient ⊆ inheritable) */
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	if ((d[w].effective | d[w].permitted | d[w].inheritable) & bit ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_SYS_PTRACE, 0, 0) == 1) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
 /* The child: filter, fd to the parent, wait for go, exec. Never returns. */
 static void run_child(int sock, const sigset_t *oldmask, char **argv)
 {
@@ -391,7 +451,19 @@ static void run_child(int sock, const sigset_t *oldmask, char **argv)
 		warn("signal mask");
 		_exit(1);
 	}
+	if (run_drop_ptrace() < 0) {
+		warn("cannot drop CAP_SYS_PTRACE (nothing was run)");
+		_exit(1);
+	}
 	fd = sandbox_load(errbuf, sizeof(errbuf));
+	if (fd < 0 && run_nested) {
+		/* the kernel allows one notification listener per filter chain */
+		warnx("seccomp: %s: this process already runs under a tfguard-run supervisor "
+		      "(TFGUARD_SUPERVISED=1 was inherited), which covers the command already; "
+		      "run it without the inner tfguard-run",
+		      errbuf);
+		_exit(1);
+	}
 	if (fd < 0) {
 		warnx("seccomp: %s (nothing was run; --no-seccomp runs with the LD_PRELOAD layer "
 		      "only)",
@@ -420,25 +492,83 @@ static int run_status(int st)
 	return 1;
 }
 
+/*
+ * Once CMD has exited, signals go to the processes tfguard-run adopted as
+ * subreaper (a daemonised server's master). They are our children, so their
+ * pids cannot be reused before we reap them. Needs CONFIG_PROC_CHILDREN.
+ */
+static void run_signal_adopted(int sig)
+{
+	char path[64], buf[4096], *p, *end;
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		log_warn("signal %d not forwarded: %s: %s", sig, path, strerror(errno));
+		return;
+	}
+	buf[n] = '\0';
+	for (p = buf;; p = end) {
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0) {
+			log_debug("forwarding signal %d to adopted %ld", sig, pid);
+			kill((pid_t)pid, sig);
+		}
+	}
+}
+
+/* Reaps every exited child (CMD and adopted orphans); true once CMD was. */
+static bool run_reap(pid_t child, int *status)
+{
+	bool gone = false;
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0 || (p < 0 && errno == EINTR)) {
+		if (p == child) {
+			*status = st;
+			gone = true;
+		}
+	}
+	return gone;
+}
+
 static int run_supervised(const struct run_opts *o, const struct policy *pol)
 {
 	sigset_t mask, oldmask;
 	struct supervise sv;
-	struct pollfd pf[3];
+	struct pollfd pf[2];
 	char errbuf[256];
-	int sp[2], nfd, sfd, pidfd, st;
+	int sp[2], nfd, sfd, pidfd, st = 0;
+	bool child_done = false;
 	pid_t child;
 	size_t i;
 
 	sigemptyset(&mask);
 	for (i = 0; i < sizeof(run_forwarded) / sizeof(run_forwarded[0]); i++)
 		sigaddset(&mask, run_forwarded[i]);
+	sigaddset(&mask, SIGCHLD);
 	/* Blocked before fork: a signal in between is queued, then forwarded. */
 	if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0)
 		err(1, "signal mask");
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (sfd < 0)
 		err(1, "signalfd");
+	/*
+	 * Subreaper: CMD's descendants stay under the filter after CMD exits (a
+	 * daemonising server, "cmd &" in a shell script). They are reparented to
+	 * us, and we keep answering until no process is left under the filter.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		err(1, "prctl(PR_SET_CHILD_SUBREAPER)");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		err(1, "socketpair");
 	child = fork();
@@ -450,9 +580,14 @@ static int run_supervised(const struct run_opts *o, const struct policy *pol)
 		run_child(sp[1], &oldmask, o->o_argv);
 	}
 	close(sp[1]);
-	/* The child (same uid) must not be able to ptrace its supervisor. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		warn("prctl(PR_SET_DUMPABLE)");
+	/* The child (same uid) must not be able to ptrace its supervisor or take
+	 * its fds; a failure here would leave exactly that open: fail closed. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kill(child, SIGKILL);
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+		err(1, "prctl(PR_SET_DUMPABLE); %s was not run", o->o_argv[0]);
+	}
 	nfd = run_recv_fd(sp[0]);
 	if (nfd < 0) {
 		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
@@ -475,36 +610,52 @@ static int run_supervised(const struct run_opts *o, const struct policy *pol)
 
 	pf[0] = (struct pollfd){ .fd = nfd, .events = POLLIN };
 	pf[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pf[2] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
-	for (;;) {
-		if (poll(pf, 3, -1) < 0) {
+	/* Until CMD has exited and no process is left under the filter (POLLHUP
+	 * on the notification fd: the last one was reaped). */
+	while (!child_done || pf[0].fd >= 0) {
+		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			err(1, "poll");
 		}
 		if (pf[0].revents & POLLIN) {
-			if (supervise_handle(&sv) < 0)
+			if (supervise_handle(&sv) < 0) {
+				/* Fail closed: with the fd closed, every pending and later
+				 * bind/listen under the filter gets ENOSYS instead of
+				 * waiting forever for an answer. */
+				log_error("seccomp notification fd broken: %s; from now on every "
+					  "bind and listen of %s fails with ENOSYS",
+					  strerror(errno), o->o_argv[0]);
+				close(nfd);
 				pf[0].fd = -1;
+			}
 		} else if (pf[0].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			pf[0].fd = -1; /* no supervised task left */
+			close(nfd); /* no supervised task left */
+			pf[0].fd = -1;
 		}
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGCHLD) {
+				if (run_reap(child, &st)) {
+					child_done = true;
+					if (pf[0].fd >= 0)
+						log_debug("%s exited; serving its remaining "
+							  "descendants",
+							  o->o_argv[0]);
+				}
+			} else if (!child_done) {
 				log_debug("forwarding signal %u to %d", si.ssi_signo, (int)child);
-				kill(child, (int)si.ssi_signo);
+				/* by pidfd: no pid reuse between its exit and our reaping */
+				(void)pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL, 0);
+			} else {
+				run_signal_adopted((int)si.ssi_signo);
 			}
-		}
-		if (pf[2].revents & POLLIN) {
-			if (waitpid(child, &st, 0) < 0) {
-				if (errno == EINTR)
-					continue;
-				err(1, "waitpid");
-			}
-			break;
 		}
 	}
+	close(pidfd);
 	supervise_free(&sv);
 	return run_status(st);
 }
@@ -523,6 +674,8 @@ int main(int argc, char **argv)
 		errx(1, "%s (fix the config, or name another with -c)", errbuf);
 	run_build_policy(&o, &c, &pol, ports, sizeof(ports), allow, sizeof(allow));
 	run_check_inherited(&pol);
+	run_nested =
+	    getenv(POLICY_ENV_SUPERVISED) && strcmp(getenv(POLICY_ENV_SUPERVISED), "1") == 0;
 	run_find_shim(o.o_preload, shim, sizeof(shim));
 	run_set_env(shim, ports, allow, o.o_nallow > 0, !o.o_no_seccomp);
 	log_debug("protected ports %s%s%s; shim %s; seccomp supervisor %s", ports,

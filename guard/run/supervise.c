@@ -11,6 +11,21 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/fsuid.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <linux/capability.h>
+#include <linux/kcmp.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -19,6 +34,8 @@
 #define PIDFD_THREAD O_EXCL /* linux/pidfd.h, 6.9+: a pidfd for one thread */
 #endif
 #define SUPERVISE_CAP_NET_BIND_SERVICE 10
+#define SV_HELPER_TIMEOUT_MS	       10000
+#define SV_GROUPS_MAX		       256
 
 /* The task behind one notification, and our duplicate of its socket. */
 struct sv_call {
@@ -81,21 +98,29 @@ static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
 }
 
 /*
- * A pidfd for the thread that made the call. The fd table may differ between
- * threads only in exotic clone() uses, but PIDFD_THREAD (6.9+) makes it exact;
- * older kernels refuse it for non-leader threads, so fall back to the tgid.
+ * A pidfd for the thread that made the call. A thread made with CLONE_THREAD
+ * but without CLONE_FILES has its own fd table, and pidfd_getfd() reads the
+ * table of the task behind the pidfd: only PIDFD_THREAD (6.9+) names the
+ * calling thread itself. Older kernels refuse it for non-leader threads, so we
+ * fall back to the thread-group leader and *exact is set false: the duplicate
+ * may then come from another table, and sv_call_open() proves with kcmp() that
+ * it is the caller's file before anything is done with it.
  */
-static int sv_pidfd(pid_t tid)
+static int sv_pidfd(pid_t tid, bool *exact)
 {
 	char tgid[32];
 	int fd;
 
+	*exact = true;
 	fd = pidfd_open(tid, PIDFD_THREAD);
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
+	/* Before 6.9 this succeeds only for a thread-group leader, whose table
+	 * is its own: still exact. */
 	fd = pidfd_open(tid, 0);
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
+	*exact = false;
 	if (sv_status_field(tid, "Tgid", tgid, sizeof(tgid)) < 0)
 		return -1;
 	return pidfd_open((pid_t)atoi(tgid), 0);
@@ -177,19 +202,36 @@ static bool sv_already_bound(int sock, const struct sockaddr_storage *want, sock
 }
 
 /*
+ * 0 when fd in the task tid is the very file we hold as ours (kcmp
+ * KCMP_FILE), 1 when it is another one, -1 with errno when kcmp cannot tell
+ * (ENOSYS without CONFIG_KCMP / CONFIG_CHECKPOINT_RESTORE, EPERM, ...).
+ */
+static int sv_same_file(pid_t tid, int fd, int ours)
+{
+	long r = syscall(SYS_kcmp, (pid_t)getpid(), tid, KCMP_FILE, (unsigned long)ours,
+			 (unsigned long)fd);
+
+	if (r < 0)
+		return -1;
+	return r == 0 ? 0 : 1;
+}
+
+/*
  * Opens the caller's pidfd and takes a duplicate of its socket fd. Returns 0,
  * or an errno value to answer with.
  */
 static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 {
 	socklen_t l = sizeof(c->c_domain);
+	bool exact;
+	int same;
 
 	memset(c, 0, sizeof(*c));
 	c->c_tid = (pid_t)sv->sv_req->pid;
 	c->c_pidfd = -1;
 	c->c_sock = -1;
 	sv_comm(c->c_tid, c->c_comm, sizeof(c->c_comm));
-	c->c_pidfd = sv_pidfd(c->c_tid);
+	c->c_pidfd = sv_pidfd(c->c_tid, &exact);
 	if (c->c_pidfd < 0) {
 		log_warn("%s[%d]: pidfd_open: %s (bind refused)", c->c_comm, (int)c->c_tid,
 			 strerror(errno));
@@ -201,12 +243,32 @@ static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 		return ESRCH;
 	c->c_sock = pidfd_getfd(c->c_pidfd, fd, 0);
 	if (c->c_sock < 0) {
-		if (errno == EBADF)
+		if (errno == EBADF && exact)
 			return EBADF;
 		log_warn("%s[%d]: pidfd_getfd: %s (bind refused)", c->c_comm, (int)c->c_tid,
 			 strerror(errno));
 		return EACCES;
 	}
+	/*
+	 * Is our duplicate the caller's fd, from the caller's own table? Without
+	 * PIDFD_THREAD it came from the leader's table, which a thread cloned
+	 * without CLONE_FILES does not share: then only kcmp() can tell, and a
+	 * kernel that cannot answer gets a refusal. With PIDFD_THREAD the answer
+	 * is known already; kcmp is asked anyway and a mismatch (the fd was
+	 * replaced meanwhile) is refused as well.
+	 */
+	same = sv_same_file(c->c_tid, fd, c->c_sock);
+	if (same == 1 || (same < 0 && !exact)) {
+		log_warn("%s[%d]: cannot prove that fd %d of the calling thread is the socket "
+			 "examined (%s; refused)",
+			 c->c_comm, (int)c->c_tid, fd,
+			 same == 1 ? "it is another file: separate fd table, or replaced"
+				   : strerror(errno));
+		return EACCES;
+	}
+	/* kcmp named the task by number: still pending means still the same task */
+	if (seccomp_notify_id_valid(sv->sv_fd, sv->sv_req->id) < 0)
+		return ESRCH;
 	if (getsockopt(c->c_sock, SOL_SOCKET, SO_DOMAIN, &c->c_domain, &l) < 0)
 		return errno == ENOTSOCK ? ENOTSOCK : EACCES;
 	return 0;
@@ -257,20 +319,255 @@ static void sv_answer(struct seccomp_notif_resp *resp, int e)
 	resp->error = e ? -e : 0;
 }
 
-/*
- * Sockets that are neither AF_INET nor AF_INET6 (AF_UNIX, AF_NETLINK, ...)
- * are let through with CONTINUE: whatever address the kernel re-reads from the
- * child's memory, such a socket can never end up on a TCP port. Emulating them
- * would be wrong anyway: an AF_UNIX path bind depends on the child's cwd,
- * mount namespace, umask and credentials, which our bind would not have.
- */
-static void sv_continue(struct seccomp_notif_resp *resp)
+/* Creds of a task as /proc/TID/status shows them (mapped into our user ns). */
+struct sv_creds {
+	uid_t cr_uid[4]; /* real, effective, saved, fs */
+	gid_t cr_gid[4];
+	gid_t cr_groups[SV_GROUPS_MAX];
+	int cr_ngroups;
+	mode_t cr_umask;
+	unsigned long long cr_eff, cr_prm;
+	bool cr_same_userns, cr_same_root, cr_same_mntns;
+};
+
+static int sv_ids(pid_t tid, const char *key, unsigned out[4])
 {
-	resp->val = 0;
-	resp->error = 0;
-	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	char val[128];
+	unsigned long v;
+	char *p, *end;
+	int i;
+
+	if (sv_status_field(tid, key, val, sizeof(val)) < 0)
+		return -1;
+	p = val;
+	for (i = 0; i < 4; i++) {
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (end == p || errno || v > UINT32_MAX)
+			return -1;
+		out[i] = (unsigned)v;
+		p = end;
+	}
+	return 0;
 }
 
+static bool sv_same_ns(pid_t tid, const char *what)
+{
+	char a[64], b[64];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "/proc/self/%s", what);
+	snprintf(b, sizeof(b), "/proc/%d/%s", (int)tid, what);
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static int sv_read_creds(pid_t tid, struct sv_creds *cr)
+{
+	char val[1024], *p, *end;
+	unsigned u[4];
+	unsigned long v;
+	int i;
+
+	memset(cr, 0, sizeof(*cr));
+	if (sv_ids(tid, "Uid", u) < 0)
+		return -1;
+	for (i = 0; i < 4; i++)
+		cr->cr_uid[i] = (uid_t)u[i];
+	if (sv_ids(tid, "Gid", u) < 0)
+		return -1;
+	for (i = 0; i < 4; i++)
+		cr->cr_gid[i] = (gid_t)u[i];
+	if (sv_status_field(tid, "Groups", val, sizeof(val)) < 0)
+		return -1;
+	for (p = val; *p; p = end) {
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		if (errno || v > UINT32_MAX || cr->cr_ngroups == SV_GROUPS_MAX)
+			return -1;
+		cr->cr_groups[cr->cr_ngroups++] = (gid_t)v;
+	}
+	if (sv_status_field(tid, "Umask", val, sizeof(val)) < 0)
+		return -1;
+	cr->cr_umask = (mode_t)strtoul(val, NULL, 8) & 0777;
+	if (sv_status_field(tid, "CapEff", val, sizeof(val)) < 0)
+		return -1;
+	cr->cr_eff = strtoull(val, NULL, 16);
+	if (sv_status_field(tid, "CapPrm", val, sizeof(val)) < 0)
+		return -1;
+	cr->cr_prm = strtoull(val, NULL, 16);
+	cr->cr_same_userns = sv_same_ns(tid, "ns/user");
+	cr->cr_same_mntns = sv_same_ns(tid, "ns/mnt");
+	cr->cr_same_root = sv_same_ns(tid, "root");
+	return 0;
+}
+
+/* In the helper: become the caller as far as a bind can tell. 0 or -1. */
+static int sv_become(const struct sv_creds *cr)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2], mine[2];
+	gid_t cur[SV_GROUPS_MAX];
+	unsigned long long prm;
+	int n;
+
+	memset(mine, 0, sizeof(mine));
+	if (syscall(SYS_capget, &h, mine) < 0)
+		return -1;
+	prm = (unsigned long long)mine[1].permitted << 32 | mine[0].permitted;
+	/* keep what we have across the uid change; capset below trims it */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -1;
+	n = getgroups(SV_GROUPS_MAX, cur);
+	if (n != cr->cr_ngroups || memcmp(cur, cr->cr_groups, (size_t)n * sizeof(gid_t)) != 0) {
+		if (setgroups((size_t)cr->cr_ngroups, cr->cr_groups) < 0)
+			return -1;
+	}
+	if (setresgid(cr->cr_gid[0], cr->cr_gid[1], cr->cr_gid[2]) < 0)
+		return -1;
+	(void)setfsgid(cr->cr_gid[3]);
+	if ((gid_t)setfsgid((gid_t)-1) != cr->cr_gid[3])
+		return -1;
+	if (setresuid(cr->cr_uid[0], cr->cr_uid[1], cr->cr_uid[2]) < 0)
+		return -1;
+	(void)setfsuid(cr->cr_uid[3]);
+	if ((uid_t)setfsuid((uid_t)-1) != cr->cr_uid[3])
+		return -1;
+	/* The caller's capabilities count in our namespace only if it is ours. */
+	prm &= cr->cr_same_userns ? cr->cr_prm : 0;
+	memset(d, 0, sizeof(d));
+	d[0].permitted = (uint32_t)prm;
+	d[1].permitted = (uint32_t)(prm >> 32);
+	d[0].effective = (uint32_t)(prm & cr->cr_eff);
+	d[1].effective = (uint32_t)((prm & cr->cr_eff) >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	umask(cr->cr_umask);
+	return 0;
+}
+
+/*
+ * A bind whose outcome depends on who makes it and from where: a path
+ * AF_UNIX bind (resolved against the caller's root and cwd, permission checks
+ * with its fsuid, fsgid and groups, the inode created with its umask and
+ * owner) and a netlink bind that joins multicast groups (capability checks).
+ * A short-lived helper process forked from the supervisor does it:
+ *   - it joins the caller's mount namespace if that differs (needs
+ *     CAP_SYS_ADMIN; otherwise the bind is refused),
+ *   - takes the caller's root (chroot to /proc/TID/root, only if it differs
+ *     from ours; needs CAP_SYS_CHROOT) and cwd (fchdir to an O_PATH fd of
+ *     /proc/TID/cwd opened before anything changed),
+ *   - takes its uids, gids, supplementary groups, fsuid/fsgid and umask, and
+ *     no capability it does not have itself (none at all if it lives in
+ *     another user namespace),
+ *   - binds our duplicate of the socket with our copy of the address and
+ *     exits with 0 or the errno.
+ * Anything it cannot reproduce is answered EACCES: never a bind with more
+ * rights than the caller has. LSM labels are not reproduced (README).
+ */
+static int sv_bind_as(int nfd, const struct sv_call *c, const struct sockaddr_storage *addr,
+		      socklen_t len)
+{
+	struct pollfd pfd;
+	struct sv_creds cr;
+	char path[64];
+	int cwd = -1, root = -1, mnt = -1, st, e;
+	pid_t pid;
+
+	if (sv_read_creds(c->c_tid, &cr) < 0) {
+		log_warn("%s[%d]: cannot read its credentials (bind refused)", c->c_comm,
+			 (int)c->c_tid);
+		return EACCES;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)c->c_tid);
+	cwd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)c->c_tid);
+	if (!cr.cr_same_root)
+		root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)c->c_tid);
+	if (!cr.cr_same_mntns)
+		mnt = open(path, O_RDONLY | O_CLOEXEC);
+	if (cwd < 0 || (!cr.cr_same_root && root < 0) || (!cr.cr_same_mntns && mnt < 0)) {
+		log_warn("%s[%d]: cannot open its cwd, root or mount namespace (bind refused)",
+			 c->c_comm, (int)c->c_tid);
+		e = EACCES;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		e = errno == EAGAIN ? EAGAIN : ENOBUFS;
+		goto out;
+	}
+	if (pid == 0) {
+		/* the helper runs as the caller: it must not hold the means to
+		 * answer notifications */
+		close(nfd);
+		if (mnt >= 0 && setns(mnt, CLONE_NEWNS) < 0)
+			_exit(EACCES);
+		if (root >= 0 && (fchdir(root) < 0 || chroot(".") < 0))
+			_exit(EACCES);
+		if (fchdir(cwd) < 0 || sv_become(&cr) < 0)
+			_exit(EACCES);
+		if (bind(c->c_sock, (const struct sockaddr *)addr, len) < 0)
+			_exit(errno > 0 && errno < 256 ? errno : EINVAL);
+		_exit(0);
+	}
+	/* Bounded: a path on a stuck (or the caller's own FUSE) mount must not
+	 * stall every other bind of the program behind this one. */
+	st = -1;
+	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pfd.events = POLLIN;
+	if (pfd.fd < 0 || poll(&pfd, 1, SV_HELPER_TIMEOUT_MS) != 1) {
+		log_warn("%s[%d]: bind helper did not finish within %d ms (bind refused)",
+			 c->c_comm, (int)c->c_tid, SV_HELPER_TIMEOUT_MS);
+		kill(pid, SIGKILL);
+	}
+	if (pfd.fd >= 0)
+		close(pfd.fd);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			st = -1;
+			break;
+		}
+	e = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : EACCES;
+out:
+	if (cwd >= 0)
+		close(cwd);
+	if (root >= 0)
+		close(root);
+	if (mnt >= 0)
+		close(mnt);
+	return e;
+}
+
+/*
+ * Is a bind of this address on this non-inet socket the same whoever makes it
+ * and wherever: an abstract or autobind AF_UNIX address (no file system, no
+ * permission check), or a netlink bind that joins no multicast group? Those
+ * the supervisor does itself; the rest goes through sv_bind_as().
+ */
+static bool sv_context_free(int domain, const struct sockaddr_storage *a, socklen_t len)
+{
+	if (domain == AF_UNIX) {
+		const struct sockaddr_un *un = (const void *)a;
+
+		return len <= offsetof(struct sockaddr_un, sun_path) || un->sun_path[0] == '\0';
+	}
+	if (domain == AF_NETLINK) {
+		const struct sockaddr_nl *nl = (const void *)a;
+
+		return len < sizeof(*nl) || nl->nl_groups == 0;
+	}
+	return false;
+}
+
+/*
+ * Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel would look the fd number
+ * up again, after another thread may have dup2()'d an inet socket onto it.
+ * Every bind is done here, on our duplicate, with our copy of the address.
+ */
 static void sv_bind(struct supervise *sv)
 {
 	struct seccomp_notif *req = sv->sv_req;
@@ -284,10 +581,6 @@ static void sv_bind(struct supervise *sv)
 	e = sv_call_open(sv, &c, (int)req->data.args[0]);
 	if (e) {
 		sv_answer(resp, e);
-		goto out;
-	}
-	if (c.c_domain != AF_INET && c.c_domain != AF_INET6) {
-		sv_continue(resp);
 		goto out;
 	}
 	/* The kernel reads addrlen as an int and refuses more than a sockaddr_storage. */
@@ -307,6 +600,18 @@ static void sv_bind(struct supervise *sv)
 	/* From here on only `copy` is used: the child's memory is never read again. */
 	if (seccomp_notify_id_valid(sv->sv_fd, req->id) < 0)
 		goto out;
+	if (c.c_domain != AF_INET && c.c_domain != AF_INET6) {
+		if (sv_context_free(c.c_domain, &copy, (socklen_t)alen))
+			e = bind(c.c_sock, (const struct sockaddr *)&copy, (socklen_t)alen) < 0
+				? errno
+				: 0;
+		else
+			e = sv_bind_as(sv->sv_fd, &c, &copy, (socklen_t)alen);
+		log_debug("%s[%d]: bind on a socket of family %d: %s", c.c_comm, (int)c.c_tid,
+			  c.c_domain, e ? strerror(e) : "done");
+		sv_answer(resp, e);
+		goto out;
+	}
 	policy_decide(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain), &copy,
 		      (size_t)alen, &d);
 	if (d.d_verdict == POLICY_REFUSE) {
@@ -335,10 +640,11 @@ out:
 }
 
 /*
- * listen() has no pointer argument, but on a socket without a port it
+ * listen() has no pointer argument, but on an inet socket without a port it
  * autobinds the wildcard address; that case is decided like a bind of the
- * wildcard with port 0. The listen itself is done on our duplicate too, so a
- * dup2() onto the fd number after our check changes nothing.
+ * wildcard with port 0. The listen itself is always done on our duplicate,
+ * for every address family (it needs no context), so a dup2() onto the fd
+ * number after our check changes nothing.
  */
 static void sv_listen(struct supervise *sv)
 {
@@ -355,23 +661,21 @@ static void sv_listen(struct supervise *sv)
 		sv_answer(resp, e);
 		goto out;
 	}
-	if (c.c_domain != AF_INET && c.c_domain != AF_INET6) {
-		sv_continue(resp);
-		goto out;
-	}
-	memset(&ss, 0, sizeof(ss));
-	if (getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
-		sv_answer(resp, errno);
-		goto out;
-	}
-	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
-	    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
-		policy_decide(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain), &ss, l,
-			      &d);
-		if (d.d_verdict == POLICY_REFUSE) {
-			sv_log(&c, "listen (autobind)", &ss, l, &d, d.d_errno);
-			sv_answer(resp, d.d_errno);
+	if (c.c_domain == AF_INET || c.c_domain == AF_INET6) {
+		memset(&ss, 0, sizeof(ss));
+		if (getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
+			sv_answer(resp, errno);
 			goto out;
+		}
+		if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
+		    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
+			policy_decide(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain),
+				      &ss, l, &d);
+			if (d.d_verdict == POLICY_REFUSE) {
+				sv_log(&c, "listen (autobind)", &ss, l, &d, d.d_errno);
+				sv_answer(resp, d.d_errno);
+				goto out;
+			}
 		}
 	}
 	e = listen(c.c_sock, (int)req->data.args[1]) < 0 ? errno : 0;
@@ -399,12 +703,16 @@ int supervise_handle(struct supervise *sv)
 
 	/* The kernel refuses a receive buffer that is not zeroed. */
 	memset(req, 0, sizeof(*req));
-	rc = seccomp_notify_receive(sv->sv_fd, req);
+	/*
+	 * The ioctl itself, not seccomp_notify_receive(): libseccomp 2.5 turns
+	 * every failure into ECANCELED, and ENOENT (the task was interrupted or
+	 * died between poll and receive; frequent under signals) must not be
+	 * taken for a broken fd.
+	 */
+	rc = ioctl(sv->sv_fd, SECCOMP_IOCTL_NOTIF_RECV, req);
 	if (rc < 0) {
-		/* ENOENT: the task was interrupted or died between poll and receive */
-		if (rc == -ENOENT || rc == -EINTR || rc == -EAGAIN)
+		if (errno == ENOENT || errno == EINTR || errno == EAGAIN)
 			return 0;
-		log_debug("notification receive: %s", strerror(-rc));
 		return -1;
 	}
 	memset(sv->sv_resp, 0, sizeof(*sv->sv_resp));
@@ -415,12 +723,14 @@ int supervise_handle(struct supervise *sv)
 		sv_listen(sv);
 	else
 		sv_answer(sv->sv_resp, ENOSYS);
-	rc = seccomp_notify_respond(sv->sv_fd, sv->sv_resp);
-	/* ENOENT: interrupted by a signal; the call restarts and comes back (see
-	 * sv_already_bound) */
+	rc = ioctl(sv->sv_fd, SECCOMP_IOCTL_NOTIF_SEND, sv->sv_resp);
+	/* ENOENT: interrupted by a signal before we received it; with
+	 * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (sandbox.c) only a fatal one can
+	 * come after. Otherwise the call restarts and comes back (see
+	 * sv_already_bound). */
 	if (rc < 0)
 		log_debug("answer to notification %llu: %s", (unsigned long long)req->id,
-			  strerror(-rc));
+			  strerror(errno));
 	sv->sv_handled++;
 	return 0;
 }

@@ -2,12 +2,15 @@
  * supervise: the seccomp user-notification supervisor of tfguard-run.
  *
  * The child's bind() and listen() calls stop in the kernel and arrive here.
- * For inet sockets the supervisor never lets the child's own syscall continue
- * (that would re-read the child's memory after the check): it copies the
- * address out of the child once, decides with policy_decide() (preload/policy.h,
- * shared with the shim), takes a duplicate of the child's socket with
- * pidfd_getfd(), performs the bind/listen on that duplicate with its own copy
- * of the address and answers with the result. Single-threaded; one struct
+ * The supervisor never lets the child's own syscall continue (the kernel would
+ * look the fd number up and read the child's memory again after the check):
+ * it takes a duplicate of the calling thread's socket with pidfd_getfd()
+ * (proved to be the caller's file with kcmp()), copies the address out of the
+ * child once, decides inet binds with policy_decide() (preload/policy.h,
+ * shared with the shim), performs the bind/listen on that duplicate with its
+ * own copy of the address and answers with the result. Non-inet binds that
+ * depend on the caller's identity (AF_UNIX paths, netlink groups) are made by
+ * a short-lived helper process with the caller's credentials and directories. Single-threaded; one struct
  * supervise per notification fd.
  */
 #ifndef TFG_SUPERVISE_H

@@ -6,3 +6,9 @@ HELPER_BINS += $(STATIC_HELPERS)
 $(B)/helpers/%-static: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+HELPER_BINS += $(B)/helpers/dupswap-static $(B)/helpers/splitfd-static $(B)/helpers/sigbind-static
+# Fault injection into tfguard-run itself (LD_PRELOAD), for the fail-closed tests.
+HELPER_BINS += $(B)/helpers/libtfgfault.so
+$(B)/helpers/libtfgfault.so: tests/helpers/preload/tfgfault.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $<

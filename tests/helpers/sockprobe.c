@@ -1,10 +1,13 @@
 /*
  * sockprobe: tries one thing tfguard-run's seccomp filter must deny.
  *
- *	sockprobe io_uring|packet|raw|inet|int80
+ *	sockprobe io_uring|packet|raw|raw6|sockpacket|xdp|netlink|inet|int80
  *
  * io_uring: io_uring_setup(2); packet: socket(AF_PACKET, SOCK_RAW);
- * raw: socket(AF_INET, SOCK_RAW, IPPROTO_TCP); inet: socket(AF_INET,
+ * raw: socket(AF_INET, SOCK_RAW, IPPROTO_TCP); raw6: the same for AF_INET6
+ * (with SOCK_NONBLOCK); sockpacket: socket(AF_INET, SOCK_PACKET); xdp:
+ * socket(AF_XDP); netlink: socket(AF_NETLINK, SOCK_RAW) (a control, like
+ * inet); inet: socket(AF_INET,
  * SOCK_STREAM) as a control; int80: a 32-bit getpid through int $0x80, the
  * way to reach ia32 socketcall(2) from a 64-bit process (x86_64 only). Prints "WHAT: ok" or "WHAT: <strerror>".
  * Exit 0 ok, 1 EPERM, 3 any other error.
@@ -26,7 +29,8 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 2) {
-		fprintf(stderr, "usage: sockprobe io_uring|packet|raw|inet|int80\n");
+		fprintf(stderr, "usage: sockprobe "
+				"io_uring|packet|raw|raw6|sockpacket|xdp|netlink|inet|int80\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "io_uring") == 0) {
@@ -50,6 +54,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sockprobe: int80 is x86_64 only\n");
 		return 2;
 #endif
+	} else if (strcmp(argv[1], "raw6") == 0) {
+		r = socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_TCP);
+	} else if (strcmp(argv[1], "sockpacket") == 0) {
+		r = socket(AF_INET, SOCK_PACKET, htons(ETH_P_ALL));
+	} else if (strcmp(argv[1], "xdp") == 0) {
+		r = socket(AF_XDP, SOCK_RAW, 0);
+	} else if (strcmp(argv[1], "netlink") == 0) {
+		/* SOCK_RAW, but netlink: must stay allowed (getifaddrs, ip, ss) */
+		r = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0 /* NETLINK_ROUTE */);
 	} else if (strcmp(argv[1], "inet") == 0) {
 		r = socket(AF_INET, SOCK_STREAM, 0);
 	} else {

@@ -34,7 +34,7 @@ enum {
 	T_EINVAL,      /* addrlen 200 */
 	T_EBADF,       /* fd 999 */
 	T_ENOTSOCK,    /* a pipe */
-	T_UNIX,	       /* abstract AF_UNIX (CONTINUE path) */
+	T_UNIX,	       /* abstract AF_UNIX (bound by the supervisor on its duplicate) */
 	T_LISTEN,      /* listen() on the bound socket */
 	T_IO_URING,    /* io_uring_setup */
 	T_PACKET,      /* socket(AF_PACKET) */
