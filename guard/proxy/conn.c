@@ -56,9 +56,14 @@ enum conn_state {
 #define CONN_WAIT  (-1)
 #define CONN_CLOSE (-2)
 
-/* Lingering close: how long and how much unread input we swallow so the peer sees our answer. */
+/*
+ * Lingering close: after an error answer we half-close and swallow what the client still
+ * sends for up to 2 s or 64 MiB, so that its unread upload does not turn our close into an
+ * RST that destroys the answer before the client read it (a client that sees the answer
+ * stops sending long before either bound).
+ */
 #define CONN_LINGER_MS	  2000
-#define CONN_LINGER_BYTES (1u << 20)
+#define CONN_LINGER_BYTES (64u << 20)
 /* Our own answers (errors, 100 Continue) and rewritten response heads go through c_out. */
 #define CONN_OUT_EXTRA 2048
 /* Buffer for response bytes: the head limit plus room to stream the body in 16 KiB records. */
