@@ -1,6 +1,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -134,6 +135,19 @@ int sandbox_load(char *err, size_t errlen)
 		  SCMP_SYS(socket),
 		  1,
 		  { SANDBOX_INT_EQ(0, AF_XDP) } },
+		/* AF_SMC binds an IPv4/IPv6 address on a TCP socket of its own, and SCTP
+		 * can bind through setsockopt(SCTP_SOCKOPT_BINDX_ADD): both would reach
+		 * a protected port number without the bind the supervisor sees. */
+		{ "socket(AF_SMC)",
+		  SANDBOX_EPERM,
+		  SCMP_SYS(socket),
+		  1,
+		  { SANDBOX_INT_EQ(0, AF_SMC) } },
+		{ "socket(IPPROTO_SCTP)",
+		  SANDBOX_EPERM,
+		  SCMP_SYS(socket),
+		  1,
+		  { SANDBOX_INT_EQ(2, IPPROTO_SCTP) } },
 		/* Raw IP sockets see and can answer any TCP port. Only for the inet
 		 * families: netlink uses SOCK_RAW too (getifaddrs, ip, ss). */
 		SANDBOX_SOCKET("socket(AF_INET, SOCK_RAW)", AF_INET, SOCK_RAW),

@@ -69,8 +69,11 @@ static void sv_comm(pid_t tid, char *buf, size_t len)
 /* The value of "Key:" in /proc/TID/status into val; 0 or -1. */
 static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
 {
-	char path[64], buf[4096], *p, *eol;
-	size_t klen = strlen(key);
+	/* 64 KiB: the whole file even with hundreds of groups; a longer one is
+	 * refused, never cut (a cut group list would name a different group) */
+	static char buf[65536];
+	char path[64], *p, *eol;
+	size_t klen = strlen(key), got = 0;
 	ssize_t n;
 	int fd;
 
@@ -78,11 +81,12 @@ static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
 	close(fd);
-	if (n <= 0)
+	if (got == 0 || got == sizeof(buf) - 1)
 		return -1;
-	buf[n] = '\0';
+	buf[got] = '\0';
 	for (p = buf; p && *p; p = eol ? eol + 1 : NULL) {
 		eol = strchr(p, '\n');
 		if (eol)
@@ -90,7 +94,9 @@ static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
 		if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
 			p += klen + 1;
 			p += strspn(p, " \t");
-			snprintf(val, len, "%s", p);
+			if (strlen(p) >= len)
+				return -1; /* too long for the caller: refuse, never truncate */
+			memcpy(val, p, strlen(p) + 1);
 			return 0;
 		}
 	}
@@ -364,7 +370,8 @@ static bool sv_same_ns(pid_t tid, const char *what)
 
 static int sv_read_creds(pid_t tid, struct sv_creds *cr)
 {
-	char val[1024], *p, *end;
+	static char val[16384]; /* the supervisor is one thread */
+	char *p, *end;
 	unsigned u[4];
 	unsigned long v;
 	int i;
@@ -467,8 +474,14 @@ static int sv_become(const struct sv_creds *cr)
  * Anything it cannot reproduce is answered EACCES: never a bind with more
  * rights than the caller has. LSM labels are not reproduced (README).
  */
-static int sv_bind_as(int nfd, const struct sv_call *c, const struct sockaddr_storage *addr,
-		      socklen_t len)
+/*
+ * Runs bind(addr) -- or, with addr NULL, listen(backlog) -- on the caller's
+ * socket in a short-lived helper with the caller's mount namespace, root, cwd
+ * and credentials (path sockets; an AF_UNIX listener records its peer
+ * credentials from whoever calls listen()).
+ */
+static int sv_as_caller(int nfd, const struct sv_call *c, const struct sockaddr_storage *addr,
+			socklen_t len, int backlog)
 {
 	struct pollfd pfd;
 	struct sv_creds cr;
@@ -510,7 +523,8 @@ static int sv_bind_as(int nfd, const struct sv_call *c, const struct sockaddr_st
 			_exit(EACCES);
 		if (fchdir(cwd) < 0 || sv_become(&cr) < 0)
 			_exit(EACCES);
-		if (bind(c->c_sock, (const struct sockaddr *)addr, len) < 0)
+		if (addr ? bind(c->c_sock, (const struct sockaddr *)addr, len) < 0
+			 : listen(c->c_sock, backlog) < 0)
 			_exit(errno > 0 && errno < 256 ? errno : EINVAL);
 		_exit(0);
 	}
@@ -546,7 +560,7 @@ out:
  * Is a bind of this address on this non-inet socket the same whoever makes it
  * and wherever: an abstract or autobind AF_UNIX address (no file system, no
  * permission check), or a netlink bind that joins no multicast group? Those
- * the supervisor does itself; the rest goes through sv_bind_as().
+ * the supervisor does itself; the rest goes through sv_as_caller().
  */
 static bool sv_context_free(int domain, const struct sockaddr_storage *a, socklen_t len)
 {
@@ -600,13 +614,23 @@ static void sv_bind(struct supervise *sv)
 	/* From here on only `copy` is used: the child's memory is never read again. */
 	if (seccomp_notify_id_valid(sv->sv_fd, req->id) < 0)
 		goto out;
+	/* Only families whose binds cannot reach the network pass as non-inet:
+	 * AF_SMC, for one, binds an IPv4/IPv6 address on an internal TCP socket. */
+	if (c.c_domain != AF_INET && c.c_domain != AF_INET6 && c.c_domain != AF_UNIX &&
+	    c.c_domain != AF_NETLINK) {
+		log_warn("%s[%d]: bind on a socket of family %d refused (only inet, unix and "
+			 "netlink sockets may bind under tfguard-run)",
+			 c.c_comm, (int)c.c_tid, c.c_domain);
+		sv_answer(resp, EACCES);
+		goto out;
+	}
 	if (c.c_domain != AF_INET && c.c_domain != AF_INET6) {
 		if (sv_context_free(c.c_domain, &copy, (socklen_t)alen))
 			e = bind(c.c_sock, (const struct sockaddr *)&copy, (socklen_t)alen) < 0
 				? errno
 				: 0;
 		else
-			e = sv_bind_as(sv->sv_fd, &c, &copy, (socklen_t)alen);
+			e = sv_as_caller(sv->sv_fd, &c, &copy, (socklen_t)alen, 0);
 		log_debug("%s[%d]: bind on a socket of family %d: %s", c.c_comm, (int)c.c_tid,
 			  c.c_domain, e ? strerror(e) : "done");
 		sv_answer(resp, e);
@@ -678,7 +702,18 @@ static void sv_listen(struct supervise *sv)
 			}
 		}
 	}
-	e = listen(c.c_sock, (int)req->data.args[1]) < 0 ? errno : 0;
+	if (c.c_domain != AF_INET && c.c_domain != AF_INET6 && c.c_domain != AF_UNIX &&
+	    c.c_domain != AF_NETLINK) {
+		log_warn("%s[%d]: listen on a socket of family %d refused", c.c_comm, (int)c.c_tid,
+			 c.c_domain);
+		sv_answer(resp, EACCES);
+		goto out;
+	}
+	if (c.c_domain == AF_UNIX)
+		/* as the caller: clients see its uid/gid in SO_PEERCRED, not ours */
+		e = sv_as_caller(sv->sv_fd, &c, NULL, 0, (int)req->data.args[1]);
+	else
+		e = listen(c.c_sock, (int)req->data.args[1]) < 0 ? errno : 0;
 	sv_answer(resp, e);
 out:
 	sv_call_close(&c);
