@@ -21,6 +21,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -1329,10 +1330,23 @@ static int conn_h_closing(struct conn *c)
  * for why polling and not a cross-worker wake-up); the queue is bounded in length and
  * in time.
  */
+/* The client went away (FIN, even behind a TLS close_notify it sent first, or
+ * an error) while its request waited in the queue. */
+static bool conn_client_gone(const struct conn *c)
+{
+	struct pollfd p = { .fd = c->c_fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static int conn_h_limit_queue(struct conn *c)
 {
 	struct limit *l = c->c_w->w_px->px_limit;
 
+	/* a waiter whose client gave up must not take a slot and reach the
+	 * backend: retrying clients would multiply the work under overload */
+	if (conn_client_gone(c))
+		return CONN_CLOSE;
 	if (limit_inflight_retry(l, conn_limits(c), c->c_user, c->c_user_len) == LIMIT_SLOT_HELD) {
 		c->c_lim_queued = false;
 		c->c_lim_held = true;

@@ -51,12 +51,14 @@ uint64_t limit_bucket_refill(struct limit_bucket *b, const struct conf_rate *r, 
 	if (b->lb_mtok >= cap) {
 		/* full (or a reload lowered the burst): nothing to credit */
 		b->lb_mtok = cap;
-		b->lb_last_ns = now_ns;
+		if (now_ns > b->lb_last_ns)
+			b->lb_last_ns = now_ns;
 		return cap;
 	}
 	if (now_ns <= b->lb_last_ns) {
-		/* the clock went backwards: no credit, restart from here */
-		b->lb_last_ns = now_ns;
+		/* an older time (a clock read before another worker took the lock, or
+		 * a clock going backwards): no credit, and the last time is never
+		 * moved back, or the same interval would be credited twice */
 		return b->lb_mtok;
 	}
 	el = now_ns - b->lb_last_ns;

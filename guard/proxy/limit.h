@@ -3,9 +3,10 @@
  *
  * Token buckets, integer arithmetic only: a bucket holds milli-tokens (one request
  * costs 1000) and refills at r_rate tokens per r_period_s seconds, up to r_burst (0 =
- * r_rate) tokens, on CLOCK_MONOTONIC nanoseconds. A clock that goes backwards gives
- * no tokens (the bucket restarts from the new time); any gap, up to 2^64 ns, fills the
- * bucket at most (no overflow). A new bucket starts full.
+ * r_rate) tokens, on CLOCK_MONOTONIC nanoseconds. A time older than the last one
+ * seen (a clock going backwards, or a worker's reading that lost the race for the
+ * lock) gives no tokens and does not move the bucket's time back; any gap, up to
+ * 2^64 ns, fills the bucket at most (no overflow). A new bucket starts full.
  *
  * One table for the whole process, keyed by (kind, key): the client address key
  * (auth_addr_key()), the user name, the model name, or the user name for the in-flight

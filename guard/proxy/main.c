@@ -63,7 +63,7 @@ static void usage(FILE *f)
 	    "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
 	    "\n"
 	    "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
-	    "Reads the [proxy] and [acl] sections of the tfguard config file.\n"
+	    "Reads the [proxy], [limits] and [acl] sections of the tfguard config file.\n"
 	    "\n"
 	    "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
 	    "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"

@@ -64,7 +64,8 @@ struct worker {
 };
 
 struct proxy {
-	struct conf px_conf; /* as started: listeners, timeouts, limits (not reloaded) */
+	struct conf
+	    px_conf; /* as started: listeners, timeouts, (limits and [acl] reload through the snapshot) */
 	struct auth *px_auth;
 	struct limit *px_limit;	      /* [limits]: shared by every worker, sharded locks inside */
 	pthread_mutex_t px_snap_lock; /* only taken to swap/take a snap reference */

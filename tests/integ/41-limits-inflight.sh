@@ -64,6 +64,19 @@ check "the queued one waited for a slot (≥ 2.9 s)" j "$TFG_TMP/c.json" \
 	'exit(0 if max(x["secs"] for x in r["results"]) >= 2.9 else 1)'
 check "3 reached the backend, one after the other freed a slot" [ $(($(nslow) - before)) = 3 ]
 
+say "a queued client that gives up never reaches the backend"
+before=$(nslow)
+pcurl -o /dev/null -u alice:alice-pw "$(PURL /v1/models/slow)" &
+q1=$!
+pcurl -o /dev/null -u alice:alice-pw "$(PURL /v1/models/slow)" &
+q2=$!
+poll 3000 bash -c "[ \$((\$(grep -c /v1/models/slow '$REC') - $before)) -ge 2 ]" ||
+	fail "the two slots were not taken"
+pcurl -o /dev/null --max-time 0.4 -u alice:alice-pw "$(PURL /v1/models/slow)"
+wait "$q1" "$q2"
+check "only the 2 running ones reached the backend ($(($(nslow) - before)))" \
+	[ $(($(nslow) - before)) = 2 ]
+
 r0=$(reloads)
 px_conf '[limits]' 'inflight = 2' 'queue = 1' 'queue_timeout = 500ms'
 kill -HUP "$PX_PID"

@@ -113,10 +113,24 @@ static void test_bucket_clock(void)
 	ok(!limit_bucket_take(&b, &r, 50 * SEC_NS, &retry), "clock back 50 s: no tokens");
 	ok(retry >= 1 && retry <= 1, "Retry-After still sane");
 	is_int(b.lb_mtok, 0, "no underflow");
-	ok(!limit_bucket_take(&b, &r, 50 * SEC_NS + 99 * MS_NS, NULL),
-	   "refill restarts from the new time");
-	ok(limit_bucket_take(&b, &r, 50 * SEC_NS + 100 * MS_NS, NULL), "100 ms after it: a token");
+	ok(!limit_bucket_take(&b, &r, 50 * SEC_NS + 100 * MS_NS, NULL),
+	   "a stale time never credits (the last time is not moved back)");
+	ok(!limit_bucket_take(&b, &r, 100 * SEC_NS + 99 * MS_NS, NULL),
+	   "refill counts from the latest time seen");
+	ok(limit_bucket_take(&b, &r, 100 * SEC_NS + 100 * MS_NS, NULL),
+	   "100 ms after the latest time: a token");
 	ok(!limit_bucket_take(&b, &r, 0, NULL), "back to 0: nothing");
+
+	/* two workers read the clock, the later one takes the lock first: the
+	 * stale reading must not make the next caller be credited twice */
+	r = rate(10, 1, 1);
+	limit_bucket_init(&b, &r, 0);
+	ok(limit_bucket_take(&b, &r, 0, NULL), "burst 1: one token at t=0");
+	ok(limit_bucket_take(&b, &r, 100 * MS_NS, NULL), "one more at 100 ms");
+	ok(!limit_bucket_take(&b, &r, 50 * MS_NS, NULL), "a stale 50 ms reading: nothing");
+	ok(!limit_bucket_take(&b, &r, 150 * MS_NS, NULL),
+	   "150 ms: still nothing (no double credit)");
+	ok(limit_bucket_take(&b, &r, 200 * MS_NS, NULL), "200 ms: the next token");
 
 	r = rate(1000000, 60, 10000000);
 	limit_bucket_init(&b, &r, 0);
