@@ -6,7 +6,7 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev
 libnftnl-dev libmnl-dev libseccomp-dev libssl-dev libcrypt-dev
 nftables iproute2 procps curl openssl ca-certificates python3 perl
-apache2-utils nginx-light wrk jq clang clang-format man-db mandoc"
+apache2-utils nginx-light wrk jq clang clang-format man-db mandoc systemd"
 
 missing=""
 for p in $PKGS; do
