@@ -519,8 +519,11 @@ static void ck_tls(struct ck_ctx *x, struct check_control *cc)
 	struct tlsprobe_files tf;
 	struct stat st;
 
-	if (ck_no_proxy(x, k) | ck_no_proxy(x, m) | ck_no_proxy(x, e))
+	if (ck_no_proxy(x, k)) {
+		ck_no_proxy(x, m);
+		ck_no_proxy(x, e);
 		return;
+	}
 	if (p->p_plain_http) {
 		k->cc_status = m->cc_status = e->cc_status = CHECK_WARN;
 		check_evidence(k, "plain_http = yes: the proxy does not terminate TLS itself");

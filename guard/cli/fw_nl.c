@@ -446,16 +446,8 @@ static void fw_compare_ports(const struct fw_policy *p, struct fw_state *st)
 {
 	char want[PORTS_MAX * 7], got[PORTS_MAX * 7];
 	struct ports sorted = st->fs_ports;
-	size_t i, j;
 
-	/* insertion sort: at most PORTS_MAX elements */
-	for (i = 1; i < sorted.p_count; i++)
-		for (j = i; j > 0 && sorted.p_port[j - 1] > sorted.p_port[j]; j--) {
-			uint16_t t = sorted.p_port[j];
-
-			sorted.p_port[j] = sorted.p_port[j - 1];
-			sorted.p_port[j - 1] = t;
-		}
+	ports_sort(&sorted);
 	ports_format(&p->fp_ports, want, sizeof(want));
 	ports_format(&sorted, got, sizeof(got));
 	if (!st->fs_ports_read)

@@ -39,8 +39,13 @@ int ports_parse(char *s, struct ports *out, char *err, size_t errlen)
 		}
 		out->p_port[out->p_count++] = (uint16_t)v;
 	}
-	qsort(out->p_port, out->p_count, sizeof(out->p_port[0]), ports_cmp);
+	ports_sort(out);
 	return 0;
+}
+
+void ports_sort(struct ports *p)
+{
+	qsort(p->p_port, p->p_count, sizeof(p->p_port[0]), ports_cmp);
 }
 
 bool ports_contains(const struct ports *p, unsigned port)

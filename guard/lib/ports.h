@@ -21,6 +21,8 @@ struct ports {
 
 /* Parses a comma-separated list in place. On error returns -1 and a reason in err. */
 int ports_parse(char *s, struct ports *out, char *err, size_t errlen);
+/* Sorts p in place (a list read from elsewhere, e.g. the kernel's set). */
+void ports_sort(struct ports *p);
 bool ports_contains(const struct ports *p, unsigned port);
 /* "8500, 8501" into buf; returns buf. */
 const char *ports_format(const struct ports *p, char *buf, size_t len);
