@@ -450,6 +450,32 @@ static void conn_log_backend(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * 429 for an address the failure throttle blocks (or whose guesses in flight already
+ * reach the limit). Logged at most once a second per worker, with the number of
+ * refusals since the last line: a blocked client retrying in a loop must not flood the
+ * log (each failed login itself is still one line, for fail2ban).
+ */
+static int conn_throttled(struct conn *c, unsigned wait)
+{
+	struct worker *w = c->c_w;
+	uint64_t now = ev_now(w->w_loop);
+	char hdr[64];
+
+	metrics_add(&w->w_m.m_auth_throttled, 1);
+	if (w->w_throttle_logged == 0 || now - w->w_throttle_logged >= 1000) {
+		log_warn("auth: throttled %s for %u s (too many failed logins; %lu more refusals "
+			 "in this worker since the last line)",
+			 c->c_peer_ip, wait, w->w_throttle_quiet);
+		w->w_throttle_logged = now;
+		w->w_throttle_quiet = 0;
+	} else {
+		w->w_throttle_quiet++;
+	}
+	snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+	return conn_error(c, 429, "Too many failed logins from this address", hdr);
+}
+
 /* ---- answers made by the proxy ---------------------------------------------------------- */
 
 static const char *conn_reason(int status)
@@ -737,15 +763,8 @@ static int conn_request(struct conn *c)
 	if (lk != LIMIT_NONE)
 		return conn_limited(c, lk, wait);
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
-	if (wait > 0) {
-		char hdr[64];
-
-		metrics_add(&w->w_m.m_auth_throttled, 1);
-		log_warn("auth: throttled %s for %u s (too many failed logins)", c->c_peer_ip,
-			 wait);
-		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
-		return conn_error(c, 429, "Too many failed logins from this address", hdr);
-	}
+	if (wait > 0)
+		return conn_throttled(c, wait);
 	if (q->r_authorization == NULL)
 		return conn_error_401(c, "Authentication required");
 	ab = auth_basic_decode(q->r_authorization->h_value.p, q->r_authorization->h_value.n,
@@ -783,14 +802,24 @@ static int conn_request(struct conn *c)
 				&c->c_job->aj_cred);
 	explicit_bzero((void *)q->r_authorization->h_value.p, q->r_authorization->h_value.n);
 	c->c_job->aj_arg = c;
+	memcpy(c->c_job->aj_addr, c->c_akey, sizeof(c->c_job->aj_addr));
+	c->c_job->aj_addrlen = (uint8_t)c->c_akeylen;
+	snprintf(c->c_job->aj_peer, sizeof(c->c_job->aj_peer), "%s", c->c_peer_ip);
 	c->c_auth_done = false;
-	if (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq) < 0) {
+	switch (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq)) {
+	case 0:
+		return CONN_AUTH;
+	case AUTH_SUBMIT_THROTTLED:
+		wait = c->c_job->aj_retry;
+		auth_job_free(c->c_job);
+		c->c_job = NULL;
+		return conn_throttled(c, wait);
+	default:
 		auth_job_free(c->c_job);
 		c->c_job = NULL;
 		return conn_error(c, 503, "Too many logins being verified; retry later",
 				  "Retry-After: 1\r\n");
 	}
-	return CONN_AUTH;
 }
 
 /* ---- state handlers ------------------------------------------------------------------------ */
@@ -904,8 +933,8 @@ static int conn_h_auth(struct conn *c)
 		conn_copy(c->c_user, sizeof(c->c_user), &c->c_user_len, c->c_try_user,
 			  c->c_try_user_len);
 	} else if (res == AUTH_FAIL) {
+		/* the pool has counted it in the throttle already (aj_fail_counted) */
 		metrics_add(&w->w_m.m_auth_failures, 1);
-		auth_throttle_fail(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 		conn_log_auth_fail(c, c->c_try_user, c->c_try_user_len,
 				   "wrong password or unknown user");
 	}
@@ -1608,7 +1637,20 @@ void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		struct conn *c = j->aj_arg;
 
 		if (c == NULL) {
-			auth_job_free(j); /* its connection is gone */
+			/* its connection is gone; a failure still counts (the pool recorded it in
+			 * the throttle) and is still one line for fail2ban */
+			if (j->aj_result == AUTH_FAIL) {
+				char esc[256];
+
+				metrics_add(&w->w_m.m_auth_failures, 1);
+				accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user,
+						 j->aj_cred.ac_user_len, 0);
+				log_warn(
+				    "auth: failed login from %s user \"%s\" (wrong password or "
+				    "unknown user; client gone)",
+				    j->aj_peer, esc);
+			}
+			auth_job_free(j);
 		} else {
 			c->c_auth_done = true;
 			conn_step(c);
@@ -1623,10 +1665,13 @@ static void conn_close(struct conn *c)
 
 	ev_timer_del(w->w_loop, &c->c_timer);
 	if (c->c_job != NULL) {
-		if (c->c_auth_done)
+		if (c->c_auth_done) {
 			auth_job_free(c->c_job);
-		else
-			c->c_job->aj_arg = NULL; /* the pool still has it; freed when drained */
+		} else {
+			/* the pool still has it: freed when drained; no hash if none started */
+			c->c_job->aj_arg = NULL;
+			auth_job_cancel(c->c_job);
+		}
 		c->c_job = NULL;
 	}
 	conn_up_release(c, false);
