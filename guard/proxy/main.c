@@ -164,6 +164,14 @@ static void main_ht_stat(struct main_state *ms)
 	ms->ms_ht_st_ok = stat(ms->ms_ht_path, &ms->ms_ht_st) == 0;
 }
 
+/* An empty [acl] lets every user call every model: allowed, but said at every (re)load. */
+static void main_warn_acl(const struct conf *c)
+{
+	if (c->c_nacl == 0)
+		log_warn("no [acl] lines: every user in the htpasswd file may call every model "
+			 "(add \"user = model, ...\" lines under [acl] to restrict)");
+}
+
 /* ---- reload ------------------------------------------------------------------------------ */
 
 static void main_reload(struct main_state *ms, bool htpasswd_only)
@@ -206,11 +214,20 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 				snap_put(cur);
 			}
 		}
-		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||
-		    strcmp(p->p_backend_rest.a_text, px->px_conf.c_proxy.p_backend_rest.a_text) ||
-		    p->p_plain_http != px->px_conf.c_proxy.p_plain_http)
-			log_warn("reload: listen, backend_rest and plain_http take effect only "
-				 "after a restart");
+		{
+			/* what a reload does take over: see usage() and the README */
+			static const char *const reloaded[] = { "htpasswd", "allow_plain_passwords",
+								"tls_cert", "tls_key", NULL };
+			char keys[512];
+
+			if (conf_keys_changed(&px->px_conf, &s->s_conf, "proxy", reloaded, keys,
+					      sizeof(keys)) > 0)
+				log_warn("reload: [proxy] %s changed: kept as started until a "
+					 "restart (a reload takes htpasswd, the certificate, [acl] "
+					 "and [limits])",
+					 keys);
+		}
+		main_warn_acl(&s->s_conf);
 	} else {
 		p = &px->px_conf.c_proxy;
 		{
@@ -601,6 +618,7 @@ int main(int argc, char **argv)
 	}
 	if (htpasswd_count(ht) == 0)
 		log_warn("%s: no usable entry: nobody can log in", p->p_htpasswd);
+	main_warn_acl(&px.px_conf);
 	/* 4. access log (opened as root, then handed to the service user) */
 	if (accesslog_open(p->p_access_log, p->p_access_log_format, err, sizeof(err)) < 0) {
 		log_error("%s", err);
