@@ -575,6 +575,15 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
+		/* Before any secret is read: no core file, no ptrace by the same user. */
+#if defined(__SANITIZE_ADDRESS__)
+	if (privdrop_nodump(true, err, sizeof(err)) < 0) {
+#else
+	if (privdrop_nodump(false, err, sizeof(err)) < 0) {
+#endif
+		log_error("%s", err);
+		return 1;
+	}
 	if (!addr_is_loopback((const struct sockaddr *)&p->p_backend_rest.a_ss))
 		log_warn("backend_rest %s is not a loopback address: traffic to it is plain HTTP",
 			 p->p_backend_rest.a_text);
