@@ -21,7 +21,8 @@ int privdrop_to(const char *user, char *err, size_t errlen);
  * Installs a seccomp filter (PR_SET_NO_NEW_PRIVS first) for the rest of the process's
  * life: no exec, no new processes (threads only), no ptrace, no namespace, mount,
  * module, bpf, io_uring or keyring calls, no uid/gid changes and no x32 syscall numbers.
- * Everything else is allowed (a deny-list: the proxy's own needs are OpenSSL's and glibc's, which vary).
+ * Everything else is allowed (a deny-list: the proxy's own needs are OpenSSL's and
+ * glibc's, which vary).
  * Call from the main thread before any other thread exists: threads inherit it.
  * Returns 0 or -1 with a message in err.
  */
