@@ -987,13 +987,20 @@ static int conn_h_upstream_connect(struct conn *c)
 	return CONN_SEND_HEAD;
 }
 
-/* The backend failed before it saw the whole request: retry GETs once on a fresh socket. */
+/*
+ * The backend failed before it saw the whole request: retry a GET once on a fresh socket,
+ * if it has no body (a body already streamed to the dead socket is gone: resending the
+ * head alone would leave the new backend waiting for bytes that never come).
+ */
 static int conn_up_failed_early(struct conn *c, const char *what)
 {
 	struct worker *w = c->c_w;
+	const struct http_req *q = &c->c_req;
+	bool bodyless = q->r_framing == HTTP_BODY_NONE ||
+			(q->r_framing == HTTP_BODY_LENGTH && q->r_content_length == 0);
 
 	if (c->c_up != NULL && c->c_up->u_reused && !c->c_retried && !c->c_up_bytes &&
-	    c->c_req.r_method == HTTP_M_GET) {
+	    q->r_method == HTTP_M_GET && bodyless) {
 		conn_up_release(c, false);
 		c->c_retried = true;
 		return CONN_UPSTREAM_CONNECT;
