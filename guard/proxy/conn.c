@@ -141,6 +141,7 @@ struct conn {
 
 	/* --- [limits] (limit.h) --- */
 	enum limit_kind c_limit; /* which limit refused this request, LIMIT_NONE if none */
+	bool c_auth_throttled;	 /* refused by the failed-login throttle (limit "auth_fail") */
 	bool c_lim_held;	 /* holds an in-flight slot of c_user: released once */
 	bool c_lim_queued;	 /* waits in c_user's queue */
 	uint64_t c_lim_deadline; /* queue_timeout, on the loop's ms clock */
@@ -408,7 +409,7 @@ static void conn_log_request(struct conn *c)
 		.ar_status = c->c_status,
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
-		.ar_limit = limit_name(c->c_limit),
+		.ar_limit = c->c_auth_throttled ? "auth_fail" : limit_name(c->c_limit),
 	};
 	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
@@ -463,6 +464,7 @@ static int conn_throttled(struct conn *c, unsigned wait)
 	char hdr[64];
 
 	metrics_add(&w->w_m.m_auth_throttled, 1);
+	c->c_auth_throttled = true;
 	if (w->w_throttle_logged == 0 || now - w->w_throttle_logged >= 1000) {
 		log_warn("auth: throttled %s for %u s (too many failed logins; %lu more refusals "
 			 "in this worker since the last line)",
@@ -1448,6 +1450,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		c->c_resp_started = false;
 		c->c_keepalive = false;
 		c->c_limit = LIMIT_NONE;
+		c->c_auth_throttled = false;
 		ms = p->p_header_timeout_ms;
 		break;
 	case CONN_AUTH:

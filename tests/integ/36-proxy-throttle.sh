@@ -31,6 +31,9 @@ re='^tfguard-proxy: auth: failed login from ([0-9a-fA-F.:]+) user "'
 n=$(grep -Ec "$re" "$PX_LOG")
 check "5 failures from 127.0.0.1 logged one line each ($n lines)" [ "$(grep -Ec '^tfguard-proxy: auth: failed login from 127\.0\.0\.1 user "bob" ' "$PX_LOG")" = 5 ]
 check "throttle logged" grep -q 'auth: throttled 127.0.0.1' "$PX_LOG"
+QUIET=1 poll 3000 grep -q '"status":429.*"limit":"auth_fail"' "$PX_ACCESS" ||
+	fail "the 429 access-log line does not name the auth_fail limit"
+say "ok: the 429 access-log line names limit auth_fail"
 check "no line was forged by a user name" [ "$(grep -c 'il$' "$PX_LOG")" = 0 ]
 check "failures counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_failures_total [5-9]'"
 check "throttled counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_throttled_total [1-9]'"
