@@ -4,11 +4,17 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 /*
@@ -34,6 +40,117 @@ static void tls_err(char *err, size_t errlen, const char *obj, const char *what,
 	ERR_clear_error();
 	snprintf(err, errlen, "%s: %s%s%s (%s)", obj, what, ossl[0] ? ": " : "", ossl, todo);
 }
+
+/* ---- session ticket keys ---------------------------------------------------------- */
+
+/*
+ * Ticket keys are the proxy's own, process-wide, so every context (and a context made by a
+ * reload) accepts the others' tickets. A new key every TLS_TICKET_ROTATE_S seconds; the one
+ * before it still decrypts (its tickets are renewed), anything older is a full handshake.
+ * A stolen key thus opens at most two periods of recorded TLS 1.2 sessions.
+ */
+struct tls_ticket_key {
+	unsigned char tk_name[16];
+	unsigned char tk_aes[32];
+	unsigned char tk_hmac[32];
+	time_t tk_born; /* 0 = unused */
+};
+
+static struct {
+	pthread_mutex_t tt_lock;
+	struct tls_ticket_key tt_cur, tt_prev;
+	time_t tt_forced; /* tests: tls_tickets_rotate() adds this to the clock */
+} tls_tt = { .tt_lock = PTHREAD_MUTEX_INITIALIZER };
+
+static time_t tls_tt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1 + tls_tt.tt_forced; /* + 1: never 0 */
+}
+
+/* A fresh current key, the old one kept for decryption (tt_lock held). 0 or -1. */
+static int tls_tt_new_key(time_t now)
+{
+	struct tls_ticket_key k;
+
+	if (RAND_bytes(k.tk_name, sizeof(k.tk_name)) != 1 ||
+	    RAND_priv_bytes(k.tk_aes, sizeof(k.tk_aes)) != 1 ||
+	    RAND_priv_bytes(k.tk_hmac, sizeof(k.tk_hmac)) != 1)
+		return -1;
+	k.tk_born = now;
+	tls_tt.tt_prev = tls_tt.tt_cur;
+	tls_tt.tt_cur = k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return 0;
+}
+
+void tls_tickets_rotate(void)
+{
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	tls_tt.tt_forced += TLS_TICKET_ROTATE_S;
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+}
+
+static int tls_tt_set(const struct tls_ticket_key *k, const unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		      EVP_MAC_CTX *hctx, int enc)
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
+	    EVP_MAC_init(hctx, k->tk_hmac, sizeof(k->tk_hmac), NULL) != 1)
+		return -1;
+	if (enc)
+		return EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0
+											     : -1;
+	return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0 : -1;
+}
+
+/*
+ * OpenSSL's ticket callback (RFC 5077 §4 layout: 16-byte key name, AES-256-CBC, HMAC-SHA256).
+ * enc = 1: encrypt with the current key (rotated first if due). enc = 0: 1 = the current
+ * key, 2 = the previous one (OpenSSL then issues a fresh ticket), 0 = unknown (full
+ * handshake), -1 = error.
+ */
+static int tls_tt_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	time_t now = tls_tt_now();
+	int r = -1;
+
+	(void)s;
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	if (tls_tt.tt_cur.tk_born == 0 || now - tls_tt.tt_cur.tk_born >= TLS_TICKET_ROTATE_S) {
+		/* two periods without a handshake: the previous key is too old to keep */
+		if (tls_tt_new_key(now) < 0)
+			goto out;
+		if (now - tls_tt.tt_prev.tk_born >= 2 * TLS_TICKET_ROTATE_S)
+			OPENSSL_cleanse(&tls_tt.tt_prev, sizeof(tls_tt.tt_prev));
+	}
+	if (enc) {
+		int ivlen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+
+		if (RAND_bytes(iv, ivlen) != 1)
+			goto out;
+		memcpy(name, tls_tt.tt_cur.tk_name, 16);
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 1) < 0 ? -1 : 1;
+	} else if (CRYPTO_memcmp(name, tls_tt.tt_cur.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 0) < 0 ? -1 : 1;
+	} else if (tls_tt.tt_prev.tk_born != 0 &&
+		   CRYPTO_memcmp(name, tls_tt.tt_prev.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_prev, iv, cctx, hctx, 0) < 0 ? -1 : 2;
+	} else {
+		r = 0;
+	}
+out:
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+	return r;
+}
+
+/* ---- contexts ---------------------------------------------------------------------- */
 
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
 {
@@ -68,6 +185,11 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	SSL_CTX_set_timeout(ctx, 3600);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tt_cb) != 1) {
+		tls_err(err, errlen, "tls", "cannot set the session ticket key callback",
+			"is OpenSSL >= 3.0?");
+		goto out_free;
+	}
 
 	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
