@@ -192,6 +192,7 @@ struct auth_thr_slot {
 	uint64_t ts_blocked_until;
 	uint64_t ts_last;
 	uint32_t ts_pending; /* admitted verifications not finished yet */
+	uint32_t ts_gen;     /* which life of this way: a slot given back must be this one */
 };
 
 struct auth_shard {
@@ -206,6 +207,7 @@ struct auth {
 	unsigned a_fail_limit;
 	uint64_t a_fail_window_ms;
 	size_t a_thr_sets;
+	uint32_t a_thr_gen; /* generations of throttle slots (atomic) */
 
 	struct auth_shard a_cache[AUTH_SHARDS];
 	struct auth_shard a_thr[AUTH_SHARDS];
@@ -431,6 +433,7 @@ static struct auth_thr_slot *auth_thr_get(struct auth *a, struct auth_thr_slot *
 		memcpy(s->ts_key, key, keylen);
 		s->ts_keylen = (uint8_t)keylen;
 		s->ts_window_start = now_ms;
+		s->ts_gen = __atomic_add_fetch(&a->a_thr_gen, 1, __ATOMIC_RELAXED);
 	}
 	if (now_ms - s->ts_window_start >= a->a_fail_window_ms) {
 		s->ts_window_start = now_ms;
@@ -469,8 +472,8 @@ unsigned auth_throttle_fail(struct auth *a, const void *key, size_t keylen, uint
 
 /*
  * Admission of a new guess from j's address: 0 and one in-flight slot taken, or the
- * seconds to wait (blocked: until the block ends; all slots in flight: 1, they finish
- * within a hash time).
+ * seconds to wait: blocked → until the block ends; every slot in flight → 1 (they finish
+ * within a hash time) with aj_busy set.
  */
 static unsigned auth_thr_admit(struct auth *a, struct auth_job *j, uint64_t now_ms)
 {
@@ -485,11 +488,14 @@ static unsigned auth_thr_admit(struct auth *a, struct auth_job *j, uint64_t now_
 	s = auth_thr_get(a, s, j->aj_addr, j->aj_addrlen, now_ms);
 	s->ts_last = now_ms;
 	retry = auth_retry_after(s, now_ms);
-	if (retry == 0 && (uint64_t)s->ts_count + s->ts_pending >= a->a_fail_limit)
+	if (retry == 0 && (uint64_t)s->ts_count + s->ts_pending >= a->a_fail_limit) {
 		retry = 1;
+		j->aj_busy = true;
+	}
 	if (retry == 0) {
 		s->ts_pending++;
 		j->aj_admitted = true;
+		j->aj_gen = s->ts_gen;
 	}
 	pthread_mutex_unlock(&sh->sh_lock);
 	return retry;
@@ -509,8 +515,9 @@ static void auth_thr_done(struct auth *a, struct auth_job *j, uint64_t now_ms)
 	if (j->aj_admitted) {
 		struct auth_thr_slot *p = auth_thr_find(s, j->aj_addr, j->aj_addrlen);
 
-		/* evicted meanwhile (every way busy): nothing left to give back */
-		if (p && p->ts_pending > 0)
+		/* evicted meanwhile (every way busy): nothing left to give back; and never
+		 * give back a slot of the address's next life (it did not take this one) */
+		if (p && p->ts_gen == j->aj_gen && p->ts_pending > 0)
 			p->ts_pending--;
 		j->aj_admitted = false;
 	}
@@ -661,6 +668,8 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 	job->aj_fail_counted = false;
 	job->aj_cancel = false;
 	job->aj_admitted = false;
+	job->aj_busy = false;
+	job->aj_gen = 0;
 	if (auth_cred_key(&job->aj_cred, job->aj_key) < 0)
 		return AUTH_SUBMIT_FULL;
 	slot = auth_inflight_slot(a, job->aj_key);
@@ -673,8 +682,8 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 		if (CRYPTO_memcmp(lead->aj_key, job->aj_key, 32) == 0)
 			break;
 	if (lead) {
-		/* the same user and password are being checked: share that result */
-		a->a_q_len++;
+		/* the same user and password are being checked: share that result (no hash,
+		 * so not counted in the queue: waiting for it costs a pointer) */
 		job->aj_next = lead->aj_followers;
 		lead->aj_followers = job;
 		pthread_mutex_unlock(&a->a_q_lock);
@@ -684,7 +693,7 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 	job->aj_retry = auth_thr_admit(a, job, auth_now_ms());
 	if (job->aj_retry > 0) {
 		pthread_mutex_unlock(&a->a_q_lock);
-		return AUTH_SUBMIT_THROTTLED;
+		return job->aj_busy ? AUTH_SUBMIT_BUSY : AUTH_SUBMIT_THROTTLED;
 	}
 	a->a_q_len++;
 	job->aj_hnext = *slot;
@@ -703,7 +712,6 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 static struct auth_job *auth_inflight_remove(struct auth *a, struct auth_job *j)
 {
 	struct auth_job **pp = auth_inflight_slot(a, j->aj_key), *f;
-	size_t n = 1;
 
 	for (; *pp; pp = &(*pp)->aj_hnext)
 		if (*pp == j) {
@@ -713,9 +721,7 @@ static struct auth_job *auth_inflight_remove(struct auth *a, struct auth_job *j)
 	j->aj_hnext = NULL;
 	f = j->aj_followers;
 	j->aj_followers = NULL;
-	for (struct auth_job *k = f; k; k = k->aj_next)
-		n++;
-	a->a_q_len -= n;
+	a->a_q_len--; /* followers were never counted */
 	return f;
 }
 

@@ -140,11 +140,11 @@ struct conn {
 	bool c_resp_started; /* response bytes went to the client: no error page possible */
 
 	/* --- [limits] (limit.h) --- */
-	enum limit_kind c_limit; /* which limit refused this request, LIMIT_NONE if none */
-	bool c_auth_throttled;	 /* refused by the failed-login throttle (limit "auth_fail") */
-	bool c_lim_held;	 /* holds an in-flight slot of c_user: released once */
-	bool c_lim_queued;	 /* waits in c_user's queue */
-	uint64_t c_lim_deadline; /* queue_timeout, on the loop's ms clock */
+	enum limit_kind c_limit;  /* which limit refused this request, LIMIT_NONE if none */
+	const char *c_auth_limit; /* "auth_fail"/"auth_inflight": refused by the login throttle */
+	bool c_lim_held;	  /* holds an in-flight slot of c_user: released once */
+	bool c_lim_queued;	  /* waits in c_user's queue */
+	uint64_t c_lim_deadline;  /* queue_timeout, on the loop's ms clock */
 };
 
 static const char *const conn_state_names[CONN_NSTATES] = {
@@ -409,7 +409,7 @@ static void conn_log_request(struct conn *c)
 		.ar_status = c->c_status,
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
-		.ar_limit = c->c_auth_throttled ? "auth_fail" : limit_name(c->c_limit),
+		.ar_limit = c->c_auth_limit ? c->c_auth_limit : limit_name(c->c_limit),
 	};
 	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
@@ -452,29 +452,39 @@ static void conn_log_backend(struct conn *c, const char *fmt, ...)
 }
 
 /*
- * 429 for an address the failure throttle blocks (or whose guesses in flight already
- * reach the limit). Logged at most once a second per worker, with the number of
- * refusals since the last line: a blocked client retrying in a loop must not flood the
- * log (each failed login itself is still one line, for fail2ban).
+ * 429 for an address the failure throttle blocks, or (busy) whose guesses being verified
+ * plus its failures already reach auth_fail_limit. Logged at most once a second per
+ * worker, with the number of refusals since the last line: a client retrying in a loop
+ * must not flood the log (each failed login itself is still one line, for fail2ban).
  */
-static int conn_throttled(struct conn *c, unsigned wait)
+static int conn_throttled(struct conn *c, unsigned wait, bool busy)
 {
 	struct worker *w = c->c_w;
 	uint64_t now = ev_now(w->w_loop);
 	char hdr[64];
 
-	metrics_add(&w->w_m.m_auth_throttled, 1);
-	c->c_auth_throttled = true;
+	metrics_add(busy ? &w->w_m.m_auth_busy : &w->w_m.m_auth_throttled, 1);
+	c->c_auth_limit = busy ? "auth_inflight" : "auth_fail";
 	if (w->w_throttle_logged == 0 || now - w->w_throttle_logged >= 1000) {
-		log_warn("auth: throttled %s for %u s (too many failed logins; %lu more refusals "
-			 "in this worker since the last line)",
-			 c->c_peer_ip, wait, w->w_throttle_quiet);
+		if (busy)
+			log_warn(
+			    "auth: busy %s: auth_fail_limit logins from this address being "
+			    "verified or failed; retry in 1 s (%lu more refusals in this worker "
+			    "since the last line)",
+			    c->c_peer_ip, w->w_throttle_quiet);
+		else
+			log_warn("auth: throttled %s for %u s (too many failed logins; %lu more "
+				 "refusals in this worker since the last line)",
+				 c->c_peer_ip, wait, w->w_throttle_quiet);
 		w->w_throttle_logged = now;
 		w->w_throttle_quiet = 0;
 	} else {
 		w->w_throttle_quiet++;
 	}
 	snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+	if (busy)
+		return conn_error(c, 429, "Too many logins from this address being verified; retry",
+				  hdr);
 	return conn_error(c, 429, "Too many failed logins from this address", hdr);
 }
 
@@ -721,6 +731,7 @@ static int conn_request(struct conn *c)
 	struct http_req *q = &c->c_req;
 	const struct http_header *ua;
 	enum auth_basic ab;
+	bool busy;
 	enum limit_kind lk;
 	unsigned wait = 0;
 
@@ -766,7 +777,7 @@ static int conn_request(struct conn *c)
 		return conn_limited(c, lk, wait);
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 	if (wait > 0)
-		return conn_throttled(c, wait);
+		return conn_throttled(c, wait, false);
 	if (q->r_authorization == NULL)
 		return conn_error_401(c, "Authentication required");
 	ab = auth_basic_decode(q->r_authorization->h_value.p, q->r_authorization->h_value.n,
@@ -812,10 +823,12 @@ static int conn_request(struct conn *c)
 	case 0:
 		return CONN_AUTH;
 	case AUTH_SUBMIT_THROTTLED:
+	case AUTH_SUBMIT_BUSY:
 		wait = c->c_job->aj_retry;
+		busy = c->c_job->aj_busy;
 		auth_job_free(c->c_job);
 		c->c_job = NULL;
-		return conn_throttled(c, wait);
+		return conn_throttled(c, wait, busy);
 	default:
 		auth_job_free(c->c_job);
 		c->c_job = NULL;
@@ -1450,7 +1463,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		c->c_resp_started = false;
 		c->c_keepalive = false;
 		c->c_limit = LIMIT_NONE;
-		c->c_auth_throttled = false;
+		c->c_auth_limit = NULL;
 		ms = p->p_header_timeout_ms;
 		break;
 	case CONN_AUTH:

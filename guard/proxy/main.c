@@ -164,6 +164,13 @@ static void main_ht_stat(struct main_state *ms)
 	ms->ms_ht_st_ok = stat(ms->ms_ht_path, &ms->ms_ht_st) == 0;
 }
 
+/* Sanitizer builds stay dumpable: LeakSanitizer ptraces the process from a helper. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MAIN_KEEP_DUMPABLE true
+#else
+#define MAIN_KEEP_DUMPABLE false
+#endif
+
 /* An empty [acl] lets every user call every model: allowed, but said at every (re)load. */
 static void main_warn_acl(const struct conf *c)
 {
@@ -573,17 +580,14 @@ int main(int argc, char **argv)
 			  conf_path ? conf_path : CONF_DEFAULT_PATH);
 		return 1;
 	}
-	if (check)
-		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
-		/* Before any secret is read: no core file, no ptrace by the same user. */
-#if defined(__SANITIZE_ADDRESS__)
-	if (privdrop_nodump(true, err, sizeof(err)) < 0) {
-#else
-	if (privdrop_nodump(false, err, sizeof(err)) < 0) {
-#endif
+	/* Before any secret is read (--check-config reads the key too): no core file, no
+	 * ptrace by the same user. */
+	if (privdrop_nodump(MAIN_KEEP_DUMPABLE, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
+	if (check)
+		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
 	if (!addr_is_loopback((const struct sockaddr *)&p->p_backend_rest.a_ss))
 		log_warn("backend_rest %s is not a loopback address: traffic to it is plain HTTP",
 			 p->p_backend_rest.a_text);

@@ -100,10 +100,10 @@ static size_t metrics_utf8_len(const unsigned char *s)
 }
 
 /*
- * A label value in the exposition format: \ " and newline escaped, and, since the value
- * is whatever a client put in its URL, other control bytes and bytes that are not
- * well-formed UTF-8 written as U+FFFD (the format is UTF-8; one bad byte must not make
- * a scraper drop the whole page).
+ * A label value in the exposition format: \\ " and newline escaped, and, since the value
+ * is whatever a client put in its URL, control bytes, bytes that are not well-formed UTF-8
+ * and '%' itself written as %XX: the page stays valid UTF-8 (one bad byte must not make
+ * a scraper drop it) and two different names never share a label.
  */
 static void metrics_label(FILE *f, const char *s)
 {
@@ -117,17 +117,13 @@ static void metrics_label(FILE *f, const char *s)
 		} else if (*u == '\n') {
 			fputs("\\n", f);
 			u++;
-		} else if (*u < 0x20 || *u == 0x7f) {
-			fputs("\xef\xbf\xbd", f);
-			u++;
-		} else if (*u < 0x80) {
+		} else if (*u >= 0x20 && *u < 0x7f && *u != '%') {
 			fputc(*u++, f);
-		} else if ((n = metrics_utf8_len(u)) > 0) {
+		} else if (*u >= 0x80 && (n = metrics_utf8_len(u)) > 0) {
 			fwrite(u, 1, n, f);
 			u += n;
 		} else {
-			fputs("\xef\xbf\xbd", f);
-			u++;
+			fprintf(f, "%%%02X", *u++);
 		}
 	}
 }
@@ -227,6 +223,10 @@ void metrics_render(FILE *f, struct metrics *const *ws, size_t n, const struct m
 	metrics_counter(f, "tfguard_proxy_auth_throttled_total",
 			"Requests refused with 429 after repeated failures.", SUM(m_auth_throttled),
 			"counter");
+	metrics_counter(f, "tfguard_proxy_auth_busy_total",
+			"Requests refused with 429: auth_fail_limit logins from the address being "
+			"verified or failed.",
+			SUM(m_auth_busy), "counter");
 	metrics_counter(f, "tfguard_proxy_cred_cache_hits_total",
 			"Logins answered from the credential cache.", SUM(m_cache_hits), "counter");
 	metrics_counter(f, "tfguard_proxy_connections_open", "Client connections open now.",

@@ -73,7 +73,7 @@ int privdrop_to(const char *user, char *err, size_t errlen)
 	return 1;
 }
 
-int privdrop_nodump(bool dumpable, char *err, size_t errlen)
+int privdrop_nodump(bool keep_dumpable, char *err, size_t errlen)
 {
 	struct rlimit zero = { 0, 0 };
 
@@ -81,7 +81,7 @@ int privdrop_nodump(bool dumpable, char *err, size_t errlen)
 		snprintf(err, errlen, "setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
 		return -1;
 	}
-	if (!dumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+	if (!keep_dumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		snprintf(err, errlen, "prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
 		return -1;
 	}

@@ -31,10 +31,11 @@ int privdrop_lockdown(char *err, size_t errlen);
  * No core dumps and no ptrace/proc-mem access by other processes of the same user
  * (PR_SET_DUMPABLE 0, RLIMIT_CORE 0): the process holds the TLS key and, briefly,
  * passwords. A drop from root does this by itself; a proxy started as its service user
- * needs it said. dumpable = false keeps it (sanitizer builds: LeakSanitizer ptraces).
+ * needs it said. keep_dumpable = true leaves PR_SET_DUMPABLE alone (sanitizer builds:
+ * LeakSanitizer ptraces the process).
  * Returns 0 or -1 with a message in err.
  */
-int privdrop_nodump(bool dumpable, char *err, size_t errlen);
+int privdrop_nodump(bool keep_dumpable, char *err, size_t errlen);
 /* Looks user up: 0 with uid/gid, or -1 with a message in err. */
 int privdrop_lookup(const char *user, uid_t *uid, gid_t *gid, char *err, size_t errlen);
 

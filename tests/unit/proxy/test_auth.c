@@ -514,14 +514,14 @@ static void test_admission(void)
 			taken++;
 		} else {
 			refused++;
-			if (rc != AUTH_SUBMIT_THROTTLED || jobs[i]->aj_retry != 1)
+			if (rc != AUTH_SUBMIT_BUSY || !jobs[i]->aj_busy || jobs[i]->aj_retry != 1)
 				retry1 = 0;
 			auth_job_free(jobs[i]);
 		}
 	}
 	is_int(taken, 3, "only auth_fail_limit (3) guesses are taken into the pool");
 	is_int(refused, 7, "the other 7 are refused at once");
-	ok(retry1, "refused as THROTTLED with Retry-After 1 (slots free within a hash)");
+	ok(retry1, "refused as BUSY with Retry-After 1 (slots free within a hash)");
 	n = drain_until(q, done, 3);
 	is_int(n, 3, "the 3 come back");
 	for (i = 0; i < n; i++) {
@@ -533,7 +533,7 @@ static void test_admission(void)
 	ok(counted, "each failure was recorded by the pool (aj_fail_counted)");
 	ok(auth_throttle_check(a, k1, n1, auth_now_ms()) > 1, "the address is now blocked");
 	jobs[0] = submit_from(a, q, k1, n1, "carol", "correct horse", &rc);
-	ok(rc == AUTH_SUBMIT_THROTTLED && jobs[0]->aj_retry > 1,
+	ok(rc == AUTH_SUBMIT_THROTTLED && !jobs[0]->aj_busy && jobs[0]->aj_retry > 1,
 	   "even the right password is refused while blocked (Retry-After > 1)");
 	auth_job_free(jobs[0]);
 
@@ -550,6 +550,26 @@ static void test_admission(void)
 	}
 	is_int(rc, 8, "and all 8 succeed");
 	is_int(auth_throttle_check(a, k2, n2, auth_now_ms()), 0, "no failure recorded for them");
+
+	/* the same pair repeated does not fill the queue (1024 hashes for one thread) */
+	{
+		static struct auth_job *many[3000], *back[3000];
+		uint8_t k5[16];
+		size_t n5 = key_of("192.0.2.5", k5);
+
+		for (i = 0, taken = 0; i < 3000; i++) {
+			many[i] = submit_from(a, q, k5, n5, "carol", "correct horse", &rc);
+			taken += rc == 0;
+			if (rc != 0)
+				auth_job_free(many[i]);
+		}
+		is_int(taken, 3000,
+		       "3000 identical logins at once: none refused (they share hashes)");
+		n = drain_until(q, back, taken);
+		is_int(n, 3000, "and all come back");
+		for (i = 0; i < n; i++)
+			auth_job_free(back[i]);
+	}
 
 	/* an abandoned job is not hashed and gives its slot back */
 	jobs[0] = submit_from(a, q, k3, n3, "carol", "slow-1", &rc); /* keeps the thread busy */
