@@ -103,8 +103,9 @@ LIBS_CLI   := $(call pkg_libs,$(PKGS_CLI))
 LIBS_RUN   := $(call pkg_libs,$(PKGS_RUN))
 LIBS_PROXY := $(call pkg_libs,$(PKGS_PROXY)) -pthread
 
-# tfguard passwd and check read htpasswd files with the proxy's own parser
-CLI_SHARED := $(B)/obj/guard/proxy/htpasswd.o $(B)/obj/guard/proxy/b64.o
+# tfguard passwd, token and check read htpasswd and token files with the proxy's own parsers
+CLI_SHARED := $(B)/obj/guard/proxy/htpasswd.o $(B)/obj/guard/proxy/b64.o \
+	$(B)/obj/guard/proxy/token.o
 $(B)/tfguard: $(B)/obj/guard/cli/main.o $(B)/libcli.a $(CLI_SHARED) $(B)/libtfg.a
 	$(CC) $(EXE_LDFLAGS) -o $@ $^ $(LIBS_CLI) -pthread
 $(B)/tfguard-run: $(B)/obj/guard/run/main.o $(B)/librun.a $(B)/libtfg.a

@@ -25,6 +25,7 @@ struct tlsprobe_http {
 	char h_cipher[64];
 	int h_status;	  /* HTTP status of the unauthenticated request, or 0 */
 	bool h_challenge; /* WWW-Authenticate: Basic present */
+	bool h_bearer;	  /* WWW-Authenticate: Bearer present */
 	char h_err[160];
 };
 
