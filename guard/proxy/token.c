@@ -32,17 +32,6 @@ struct token_table {
 
 /* ---- one line ------------------------------------------------------------------- */
 
-static int token_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A word "created=YYYY-MM-DDTHH:MM:SSZ" in the comment, or -1. */
 static time_t token_created(const char *c, size_t n)
 {
@@ -117,7 +106,8 @@ int token_parse_line(const char *line, size_t n, struct token_entry *e, char *er
 		return -1;
 	}
 	for (i = 0; i < TOKEN_HASH_LEN; i++) {
-		int hi = token_hexval(hash[2 * i]), lo = token_hexval(hash[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)hash[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)hash[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			snprintf(err, errlen,

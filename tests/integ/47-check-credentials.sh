@@ -72,18 +72,16 @@ check "AUTH-3 warns once the CRL is fresh: the CA expires within 30 days" [ "$(s
 
 # config validation: FILE:LINE, and the proxy refuses to start
 bad=$TFG_TMP/bad.conf
-printf '[proxy]\nclient_cert = require\n' >"$bad"
-out=$("$PX_BIN" -c "$bad" --check-config 2>&1) && fail "client_cert = require without mtls accepted"
-check "client_cert = require without mtls → FILE:LINE" grep -q "bad.conf:2: client_cert = require but auth does not include mtls" <<<"$out"
-printf '[proxy]\nauth = basic, mtls\n' >"$bad"
-out=$("$PX_BIN" -c "$bad" --check-config 2>&1) && fail "mtls without client_ca accepted"
-check "auth = mtls without client_ca → FILE:LINE" grep -q "bad.conf:2: auth includes mtls but \[proxy\] client_ca is not set" <<<"$out"
-printf '[proxy]\nclient_crl = /x.crl\n' >"$bad"
-out=$("$PX_BIN" -c "$bad" --check-config 2>&1) && fail "client_crl without client_ca accepted"
-check "client_crl without client_ca → FILE:LINE" grep -q "bad.conf:2: client_crl is set but client_ca is not" <<<"$out"
-printf '[proxy]\ntoken_max_age = soon\n' >"$bad"
-out=$("$PX_BIN" -c "$bad" --check-config 2>&1) && fail "bad token_max_age accepted"
-check "a bad token_max_age → FILE:LINE" grep -q "bad.conf:2:" <<<"$out"
+# bad_conf CONTENT MESSAGE DESCRIPTION: --check-config fails and prints MESSAGE
+bad_conf() {
+	printf '%b' "$1" >"$bad"
+	out=$("$PX_BIN" -c "$bad" --check-config 2>&1) && fail "$3: accepted"
+	check "$3 → FILE:LINE" grep -qF "$2" <<<"$out"
+}
+bad_conf '[proxy]\nclient_cert = require\n' "bad.conf:2: client_cert = require but auth does not include mtls" "client_cert = require without mtls"
+bad_conf '[proxy]\nauth = basic, mtls\n' "bad.conf:2: auth includes mtls but [proxy] client_ca is not set" "auth = mtls without client_ca"
+bad_conf '[proxy]\nclient_crl = /x.crl\n' "bad.conf:2: client_crl is set but client_ca is not" "client_crl without client_ca"
+bad_conf '[proxy]\ntoken_max_age = soon\n' "bad.conf:2: token_max_age: 'soon' is not a duration" "a bad token_max_age"
 # a CRL file that is not a CRL: --check-config names it
 cp "$PKI/ca.pem" "$TFG_TMP/not-a-crl.pem"
 sed -i "s|^client_crl = .*|client_crl = $TFG_TMP/not-a-crl.pem|" "$PX_CONF"
