@@ -276,6 +276,11 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 				snap_put(cur);
 			}
 		}
+		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||
+		    strcmp(p->p_backend_rest.a_text, px->px_conf.c_proxy.p_backend_rest.a_text) ||
+		    p->p_plain_http != px->px_conf.c_proxy.p_plain_http)
+			log_warn("reload: listen, backend_rest and plain_http take effect only "
+				 "after a restart");
 		if (main_reload_tokens(ms, p) < 0)
 			goto out_fail;
 		if (!(p->p_auth & CONF_AUTH_BASIC)) {
@@ -290,11 +295,6 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 			atomic_fetch_add(&px->px_mg.g_reload_ok, 1);
 			return;
 		}
-		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||
-		    strcmp(p->p_backend_rest.a_text, px->px_conf.c_proxy.p_backend_rest.a_text) ||
-		    p->p_plain_http != px->px_conf.c_proxy.p_plain_http)
-			log_warn("reload: listen, backend_rest and plain_http take effect only "
-				 "after a restart");
 	} else {
 		p = &px->px_conf.c_proxy;
 		{
