@@ -765,3 +765,79 @@ const struct conf_acl *conf_acl_find(const struct conf *c, const char *user)
 			return &c->c_acl[i];
 	return NULL;
 }
+
+static bool conf_key_equal(const struct conf_key *k, const struct conf *a, const struct conf *b)
+{
+	const char *x = (const char *)a + k->k_off, *y = (const char *)b + k->k_off;
+
+	switch (k->k_type) {
+	case T_PORTS:
+		return memcmp(x, y, sizeof(struct ports)) == 0;
+	case T_BOOL:
+		return *(const bool *)x == *(const bool *)y;
+	case T_PATH:
+	case T_TEXT:
+	case T_NAME:
+		return strcmp(x, y) == 0;
+	case T_ADDR:
+		return strcmp(((const struct addr *)x)->a_text, ((const struct addr *)y)->a_text) ==
+		       0;
+	case T_LISTEN:
+		if (a->c_proxy.p_nlisten != b->c_proxy.p_nlisten)
+			return false;
+		for (size_t i = 0; i < a->c_proxy.p_nlisten; i++)
+			if (strcmp(a->c_proxy.p_listen[i].a_text, b->c_proxy.p_listen[i].a_text) !=
+			    0)
+				return false;
+		return true;
+	case T_SIZE:
+	case T_DURATION:
+		return *(const uint64_t *)x == *(const uint64_t *)y;
+	case T_UINT:
+	case T_WORKERS:
+		return *(const unsigned *)x == *(const unsigned *)y;
+	case T_ENUM:
+		return *(const int *)x == *(const int *)y;
+	case T_AUTH:
+		return a->c_proxy.p_nauth == b->c_proxy.p_nauth &&
+		       memcmp(a->c_proxy.p_auth_order, b->c_proxy.p_auth_order,
+			      sizeof(a->c_proxy.p_auth_order)) == 0;
+	case T_RATE:
+		return memcmp(x, y, sizeof(struct conf_rate)) == 0;
+	}
+	return false;
+}
+
+size_t conf_keys_changed(const struct conf *a, const struct conf *b, const char *section,
+			 const char *const *skip, char *out, size_t outlen)
+{
+	size_t i, n = 0, used = 0;
+
+	if (outlen)
+		out[0] = '\0';
+	for (i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const char *const *sk;
+		int w;
+
+		if (strcmp(conf_sections[k->k_section], section) != 0 || conf_key_equal(k, a, b))
+			continue;
+		for (sk = skip; sk && *sk && strcmp(*sk, k->k_name) != 0; sk++)
+			;
+		if (sk && *sk)
+			continue;
+		n++;
+		if (used >= outlen)
+			continue;
+		w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", k->k_name);
+		if (w < 0 || (size_t)w >= outlen - used) {
+			/* no room: end with "..." where it fits */
+			if (outlen >= 4)
+				memcpy(out + outlen - 4, "...", 4);
+			used = outlen;
+			continue;
+		}
+		used += (size_t)w;
+	}
+	return n;
+}

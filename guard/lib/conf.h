@@ -149,4 +149,12 @@ bool conf_name_valid(const char *s, size_t max);
 /* The ACL entry of user, or NULL. */
 const struct conf_acl *conf_acl_find(const struct conf *c, const char *user);
 
+/*
+ * The keys of [section] whose values differ between a and b, as "k1, k2, ..." in out
+ * (truncated with "..."), skipping the names in skip (NULL-terminated; may be NULL).
+ * Returns how many differ. For reloads: which settings a running program keeps.
+ */
+size_t conf_keys_changed(const struct conf *a, const struct conf *b, const char *section,
+			 const char *const *skip, char *out, size_t outlen);
+
 #endif

@@ -145,6 +145,7 @@ struct conn {
 
 	/* --- [limits] (limit.h) --- */
 	enum limit_kind c_limit; /* which limit refused this request, LIMIT_NONE if none */
+	bool c_auth_throttled;	 /* refused by the failed-login throttle (limit "auth_fail") */
 	bool c_lim_held;	 /* holds an in-flight slot of c_user: released once */
 	bool c_lim_queued;	 /* waits in c_user's queue */
 	uint64_t c_lim_deadline; /* queue_timeout, on the loop's ms clock */
@@ -412,7 +413,7 @@ static void conn_log_request(struct conn *c)
 		.ar_status = c->c_status,
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
-		.ar_limit = limit_name(c->c_limit),
+		.ar_limit = c->c_auth_throttled ? "auth_fail" : limit_name(c->c_limit),
 	};
 	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
@@ -452,6 +453,33 @@ static void conn_log_backend(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(LOG_LEVEL_WARN, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * 429 for an address the failure throttle blocks (or whose guesses in flight already
+ * reach the limit). Logged at most once a second per worker, with the number of
+ * refusals since the last line: a blocked client retrying in a loop must not flood the
+ * log (each failed login itself is still one line, for fail2ban).
+ */
+static int conn_throttled(struct conn *c, unsigned wait)
+{
+	struct worker *w = c->c_w;
+	uint64_t now = ev_now(w->w_loop);
+	char hdr[64];
+
+	metrics_add(&w->w_m.m_auth_throttled, 1);
+	c->c_auth_throttled = true;
+	if (w->w_throttle_logged == 0 || now - w->w_throttle_logged >= 1000) {
+		log_warn("auth: throttled %s for %u s (too many failed logins; %lu more refusals "
+			 "in this worker since the last line)",
+			 c->c_peer_ip, wait, w->w_throttle_quiet);
+		w->w_throttle_logged = now;
+		w->w_throttle_quiet = 0;
+	} else {
+		w->w_throttle_quiet++;
+	}
+	snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+	return conn_error(c, 429, "Too many failed logins from this address", hdr);
 }
 
 /* ---- answers made by the proxy ---------------------------------------------------------- */
@@ -778,15 +806,8 @@ static int conn_request(struct conn *c)
 	if (lk != LIMIT_NONE)
 		return conn_limited(c, lk, wait);
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
-	if (wait > 0) {
-		char hdr[64];
-
-		metrics_add(&w->w_m.m_auth_throttled, 1);
-		log_warn("auth: throttled %s for %u s (too many failed logins)", c->c_peer_ip,
-			 wait);
-		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
-		return conn_error(c, 429, "Too many failed logins from this address", hdr);
-	}
+	if (wait > 0)
+		return conn_throttled(c, wait);
 	next = conn_ident(c);
 	if (next != CONN_IDENT_BASIC)
 		return next;
@@ -827,14 +848,24 @@ static int conn_request(struct conn *c)
 				&c->c_job->aj_cred);
 	explicit_bzero((void *)q->r_authorization->h_value.p, q->r_authorization->h_value.n);
 	c->c_job->aj_arg = c;
+	memcpy(c->c_job->aj_addr, c->c_akey, sizeof(c->c_job->aj_addr));
+	c->c_job->aj_addrlen = (uint8_t)c->c_akeylen;
+	snprintf(c->c_job->aj_peer, sizeof(c->c_job->aj_peer), "%s", c->c_peer_ip);
 	c->c_auth_done = false;
-	if (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq) < 0) {
+	switch (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq)) {
+	case 0:
+		return CONN_AUTH;
+	case AUTH_SUBMIT_THROTTLED:
+		wait = c->c_job->aj_retry;
+		auth_job_free(c->c_job);
+		c->c_job = NULL;
+		return conn_throttled(c, wait);
+	default:
 		auth_job_free(c->c_job);
 		c->c_job = NULL;
 		return conn_error(c, 503, "Too many logins being verified; retry later",
 				  "Retry-After: 1\r\n");
 	}
-	return CONN_AUTH;
 }
 
 /* ---- state handlers ------------------------------------------------------------------------ */
@@ -954,8 +985,8 @@ static int conn_h_auth(struct conn *c)
 		conn_copy(c->c_user, sizeof(c->c_user), &c->c_user_len, c->c_try_user,
 			  c->c_try_user_len);
 	} else if (res == AUTH_FAIL) {
+		/* the pool has counted it in the throttle already (aj_fail_counted) */
 		metrics_add(&w->w_m.m_auth_failures, 1);
-		auth_throttle_fail(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 		conn_log_auth_fail(c, c->c_try_user, c->c_try_user_len,
 				   "wrong password or unknown user");
 	}
@@ -1008,13 +1039,20 @@ static int conn_h_upstream_connect(struct conn *c)
 	return CONN_SEND_HEAD;
 }
 
-/* The backend failed before it saw the whole request: retry GETs once on a fresh socket. */
+/*
+ * The backend failed before it saw the whole request: retry a GET once on a fresh socket,
+ * if it has no body (a body already streamed to the dead socket is gone: resending the
+ * head alone would leave the new backend waiting for bytes that never come).
+ */
 static int conn_up_failed_early(struct conn *c, const char *what)
 {
 	struct worker *w = c->c_w;
+	const struct http_req *q = &c->c_req;
+	bool bodyless = q->r_framing == HTTP_BODY_NONE ||
+			(q->r_framing == HTTP_BODY_LENGTH && q->r_content_length == 0);
 
 	if (c->c_up != NULL && c->c_up->u_reused && !c->c_retried && !c->c_up_bytes &&
-	    c->c_req.r_method == HTTP_M_GET) {
+	    q->r_method == HTTP_M_GET && bodyless) {
 		conn_up_release(c, false);
 		c->c_retried = true;
 		return CONN_UPSTREAM_CONNECT;
@@ -1462,6 +1500,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		c->c_resp_started = false;
 		c->c_keepalive = false;
 		c->c_limit = LIMIT_NONE;
+		c->c_auth_throttled = false;
 		ms = p->p_header_timeout_ms;
 		break;
 	case CONN_AUTH:
@@ -1658,7 +1697,20 @@ void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		struct conn *c = j->aj_arg;
 
 		if (c == NULL) {
-			auth_job_free(j); /* its connection is gone */
+			/* its connection is gone; a failure still counts (the pool recorded it in
+			 * the throttle) and is still one line for fail2ban */
+			if (j->aj_result == AUTH_FAIL) {
+				char esc[256];
+
+				metrics_add(&w->w_m.m_auth_failures, 1);
+				accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user,
+						 j->aj_cred.ac_user_len, 0);
+				log_warn(
+				    "auth: failed login from %s user \"%s\" (wrong password or "
+				    "unknown user; client gone)",
+				    j->aj_peer, esc);
+			}
+			auth_job_free(j);
 		} else {
 			c->c_auth_done = true;
 			conn_step(c);
@@ -1673,10 +1725,13 @@ static void conn_close(struct conn *c)
 
 	ev_timer_del(w->w_loop, &c->c_timer);
 	if (c->c_job != NULL) {
-		if (c->c_auth_done)
+		if (c->c_auth_done) {
 			auth_job_free(c->c_job);
-		else
-			c->c_job->aj_arg = NULL; /* the pool still has it; freed when drained */
+		} else {
+			/* the pool still has it: freed when drained; no hash if none started */
+			c->c_job->aj_arg = NULL;
+			auth_job_cancel(c->c_job);
+		}
 		c->c_job = NULL;
 	}
 	conn_up_release(c, false);

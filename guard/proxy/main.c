@@ -234,6 +234,14 @@ static void main_ht_stat(struct main_state *ms)
 	ms->ms_ht_st_ok = stat(ms->ms_ht_path, &ms->ms_ht_st) == 0;
 }
 
+/* An empty [acl] lets every user call every model: allowed, but said at every (re)load. */
+static void main_warn_acl(const struct conf *c)
+{
+	if (c->c_nacl == 0)
+		log_warn("no [acl] lines: every user in the htpasswd file may call every model "
+			 "(add \"user = model, ...\" lines under [acl] to restrict)");
+}
+
 /* ---- reload ------------------------------------------------------------------------------ */
 
 static void main_reload(struct main_state *ms, bool htpasswd_only)
@@ -276,11 +284,32 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 				snap_put(cur);
 			}
 		}
-		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||
-		    strcmp(p->p_backend_rest.a_text, px->px_conf.c_proxy.p_backend_rest.a_text) ||
-		    p->p_plain_http != px->px_conf.c_proxy.p_plain_http)
-			log_warn("reload: listen, backend_rest and plain_http take effect only "
-				 "after a restart");
+		{
+			/* what a reload does take over: see usage() and the README */
+			static const char *const reloaded[] = { "htpasswd",
+								"allow_plain_passwords",
+								"tls_cert",
+								"tls_key",
+								"auth",
+								"tokens",
+								"token_max_age",
+								"client_ca",
+								"client_crl",
+								"client_cert",
+								"client_user_from",
+								"realm",
+								NULL };
+			char keys[512];
+
+			if (conf_keys_changed(&px->px_conf, &s->s_conf, "proxy", reloaded, keys,
+					      sizeof(keys)) > 0)
+				log_warn(
+				    "reload: [proxy] %s changed: kept as started until a "
+				    "restart (a reload takes htpasswd, tokens, auth, client_*, "
+				    "the certificate, [acl] and [limits])",
+				    keys);
+		}
+		main_warn_acl(&s->s_conf);
 		if (main_reload_tokens(ms, p) < 0)
 			goto out_fail;
 		if (!(p->p_auth & CONF_AUTH_BASIC)) {
@@ -667,6 +696,15 @@ int main(int argc, char **argv)
 	p = &px.px_conf.c_proxy;
 	if (check)
 		return main_check_config(conf_path ? conf_path : CONF_DEFAULT_PATH, &px.px_conf);
+		/* Before any secret is read: no core file, no ptrace by the same user. */
+#if defined(__SANITIZE_ADDRESS__)
+	if (privdrop_nodump(true, err, sizeof(err)) < 0) {
+#else
+	if (privdrop_nodump(false, err, sizeof(err)) < 0) {
+#endif
+		log_error("%s", err);
+		return 1;
+	}
 	if (!addr_is_loopback((const struct sockaddr *)&p->p_backend_rest.a_ss))
 		log_warn("backend_rest %s is not a loopback address: traffic to it is plain HTTP",
 			 p->p_backend_rest.a_text);
@@ -727,6 +765,7 @@ int main(int argc, char **argv)
 			log_warn("%s: no usable token: nobody can log in with one", p->p_tokens);
 		token_store_set(px.px_tokens, tt);
 	}
+	main_warn_acl(&px.px_conf);
 	/* 4. access log (opened as root, then handed to the service user) */
 	if (accesslog_open(p->p_access_log, p->p_access_log_format, err, sizeof(err)) < 0) {
 		log_error("%s", err);

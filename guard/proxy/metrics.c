@@ -75,15 +75,60 @@ out_lat:
 	metrics_add(&m->m_lat_sum_us, dur_us);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t metrics_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+/*
+ * A label value in the exposition format: \ " and newline escaped, and, since the value
+ * is whatever a client put in its URL, other control bytes and bytes that are not
+ * well-formed UTF-8 written as U+FFFD (the format is UTF-8; one bad byte must not make
+ * a scraper drop the whole page).
+ */
 static void metrics_label(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(f, "\\%c", *s);
-		else if (*s == '\n')
+	const unsigned char *u = (const unsigned char *)s;
+
+	while (*u) {
+		size_t n;
+
+		if (*u == '\\' || *u == '"') {
+			fprintf(f, "\\%c", *u++);
+		} else if (*u == '\n') {
 			fputs("\\n", f);
-		else
-			fputc(*s, f);
+			u++;
+		} else if (*u < 0x20 || *u == 0x7f) {
+			fputs("\xef\xbf\xbd", f);
+			u++;
+		} else if (*u < 0x80) {
+			fputc(*u++, f);
+		} else if ((n = metrics_utf8_len(u)) > 0) {
+			fwrite(u, 1, n, f);
+			u += n;
+		} else {
+			fputs("\xef\xbf\xbd", f);
+			u++;
+		}
 	}
 }
 

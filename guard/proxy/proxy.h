@@ -60,8 +60,10 @@ struct worker {
 	struct ev_timer w_accept_timer; /* accepting paused after EMFILE */
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
-	uint64_t w_backend_logged; /* rate limit of backend warnings */
-	struct alog_buf w_alog;	   /* access-log lines, flushed once per loop iteration */
+	uint64_t w_backend_logged;	/* rate limit of backend warnings */
+	uint64_t w_throttle_logged;	/* rate limit of "auth: throttled" warnings */
+	unsigned long w_throttle_quiet; /* refusals not logged since the last line */
+	struct alog_buf w_alog;		/* access-log lines, flushed once per loop iteration */
 };
 
 struct proxy {

@@ -4,11 +4,17 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -37,6 +43,117 @@ static void tls_err(char *err, size_t errlen, const char *obj, const char *what,
 	ERR_clear_error();
 	snprintf(err, errlen, "%s: %s%s%s (%s)", obj, what, ossl[0] ? ": " : "", ossl, todo);
 }
+
+/* ---- session ticket keys ---------------------------------------------------------- */
+
+/*
+ * Ticket keys are the proxy's own, process-wide, so every context (and a context made by a
+ * reload) accepts the others' tickets. A new key every TLS_TICKET_ROTATE_S seconds; the one
+ * before it still decrypts (its tickets are renewed), anything older is a full handshake.
+ * A stolen key thus opens at most two periods of recorded TLS 1.2 sessions.
+ */
+struct tls_ticket_key {
+	unsigned char tk_name[16];
+	unsigned char tk_aes[32];
+	unsigned char tk_hmac[32];
+	time_t tk_born; /* 0 = unused */
+};
+
+static struct {
+	pthread_mutex_t tt_lock;
+	struct tls_ticket_key tt_cur, tt_prev;
+	time_t tt_forced; /* tests: tls_tickets_rotate() adds this to the clock */
+} tls_tt = { .tt_lock = PTHREAD_MUTEX_INITIALIZER };
+
+static time_t tls_tt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1 + tls_tt.tt_forced; /* + 1: never 0 */
+}
+
+/* A fresh current key, the old one kept for decryption (tt_lock held). 0 or -1. */
+static int tls_tt_new_key(time_t now)
+{
+	struct tls_ticket_key k;
+
+	if (RAND_bytes(k.tk_name, sizeof(k.tk_name)) != 1 ||
+	    RAND_priv_bytes(k.tk_aes, sizeof(k.tk_aes)) != 1 ||
+	    RAND_priv_bytes(k.tk_hmac, sizeof(k.tk_hmac)) != 1)
+		return -1;
+	k.tk_born = now;
+	tls_tt.tt_prev = tls_tt.tt_cur;
+	tls_tt.tt_cur = k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return 0;
+}
+
+void tls_tickets_rotate(void)
+{
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	tls_tt.tt_forced += TLS_TICKET_ROTATE_S;
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+}
+
+static int tls_tt_set(const struct tls_ticket_key *k, const unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		      EVP_MAC_CTX *hctx, int enc)
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
+	    EVP_MAC_init(hctx, k->tk_hmac, sizeof(k->tk_hmac), NULL) != 1)
+		return -1;
+	if (enc)
+		return EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0
+											     : -1;
+	return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0 : -1;
+}
+
+/*
+ * OpenSSL's ticket callback (RFC 5077 §4 layout: 16-byte key name, AES-256-CBC, HMAC-SHA256).
+ * enc = 1: encrypt with the current key (rotated first if due). enc = 0: 1 = the current
+ * key, 2 = the previous one (OpenSSL then issues a fresh ticket), 0 = unknown (full
+ * handshake), -1 = error.
+ */
+static int tls_tt_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	time_t now = tls_tt_now();
+	int r = -1;
+
+	(void)s;
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	if (tls_tt.tt_cur.tk_born == 0 || now - tls_tt.tt_cur.tk_born >= TLS_TICKET_ROTATE_S) {
+		/* two periods without a handshake: the previous key is too old to keep */
+		if (tls_tt_new_key(now) < 0)
+			goto out;
+		if (now - tls_tt.tt_prev.tk_born >= 2 * TLS_TICKET_ROTATE_S)
+			OPENSSL_cleanse(&tls_tt.tt_prev, sizeof(tls_tt.tt_prev));
+	}
+	if (enc) {
+		int ivlen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+
+		if (RAND_bytes(iv, ivlen) != 1)
+			goto out;
+		memcpy(name, tls_tt.tt_cur.tk_name, 16);
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 1) < 0 ? -1 : 1;
+	} else if (CRYPTO_memcmp(name, tls_tt.tt_cur.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 0) < 0 ? -1 : 1;
+	} else if (tls_tt.tt_prev.tk_born != 0 &&
+		   CRYPTO_memcmp(name, tls_tt.tt_prev.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_prev, iv, cctx, hctx, 0) < 0 ? -1 : 2;
+	} else {
+		r = 0;
+	}
+out:
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+	return r;
+}
+
+/* ---- contexts ---------------------------------------------------------------------- */
 
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
 {
@@ -71,6 +188,11 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	SSL_CTX_set_timeout(ctx, 3600);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tt_cb) != 1) {
+		tls_err(err, errlen, "tls", "cannot set the session ticket key callback",
+			"is OpenSSL >= 3.0?");
+		goto out_free;
+	}
 
 	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
@@ -212,6 +334,54 @@ static int tls_verify_optional(int ok, X509_STORE_CTX *x)
 	return 1;
 }
 
+/* Feeds a file's bytes into md. 0, or -1. */
+static int tls_digest_file(EVP_MD_CTX *md, const char *path)
+{
+	unsigned char buf[4096];
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int rc = 0;
+
+	if (f == NULL)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (EVP_DigestUpdate(md, buf, n) != 1)
+			rc = -1;
+	if (ferror(f))
+		rc = -1;
+	fclose(f);
+	return rc;
+}
+
+/*
+ * Session resumption skips certificate verification: a session (or ticket: the ticket keys
+ * outlive a reload) made before a CRL update would let a revoked certificate back in, and
+ * one made under optional (or without mTLS) would pass a require listener without any. So
+ * the session id context of an mTLS context is SHA-256 of what decides a client's fate:
+ * the mode, the CA file and the CRL file. OpenSSL resumes only sessions of the same
+ * context (ssl_get_prev_session, the TLS 1.3 PSK check); any change means full handshakes.
+ */
+static int tls_set_clients_sid(SSL_CTX *ctx, const char *ca_file, const char *crl_file,
+			       bool require)
+{
+	static const char tag[] = "tfguard-proxy mtls";
+	unsigned char sid[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, tag, sizeof(tag)) == 1 &&
+	    EVP_DigestUpdate(md, require ? "R" : "O", 1) == 1 &&
+	    tls_digest_file(md, ca_file) == 0 && EVP_DigestUpdate(md, "\0", 1) == 1 &&
+	    (crl_file == NULL || crl_file[0] == '\0' || tls_digest_file(md, crl_file) == 0) &&
+	    EVP_DigestFinal_ex(md, sid, &n) == 1 && n <= SSL_MAX_SID_CTX_LENGTH &&
+	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
 int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *crl_file,
 			bool require, char *err, size_t errlen)
 {
@@ -244,6 +414,11 @@ int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *c
 			return -1;
 		}
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+	if (tls_set_clients_sid(ctx, ca_file, crl_file, require) < 0) {
+		tls_err(err, errlen, ca_file, "cannot digest the client CA and CRL",
+			"are both files readable?");
+		return -1;
 	}
 	SSL_CTX_set_verify_depth(ctx, TLS_CLIENT_DEPTH);
 	if (require)

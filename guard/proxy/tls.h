@@ -4,7 +4,9 @@
  * tls_ctx_new() builds one SSL_CTX with the Mozilla "intermediate" profile set
  * explicitly (TLS 1.2 + 1.3, AEAD ECDHE/DHE suites only: no CBC, no RSA key
  * exchange), loads the certificate chain and the key, checks that they match,
- * and enables session resumption (session cache and tickets). A context is
+ * and enables session resumption (session cache and tickets; the ticket keys are
+ * the process's own, shared by every context, and rotate every TLS_TICKET_ROTATE_S
+ * seconds, the previous key still accepted for one more period). A context is
  * reference-counted by OpenSSL: each connection's SSL holds it, so a reload can
  * swap contexts while old connections finish on the old one.
  *
@@ -17,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#define TLS_TICKET_ROTATE_S 3600
 
 #define TLS_WANT_READ  (-2)
 #define TLS_WANT_WRITE (-3)
@@ -44,6 +48,8 @@ void tls_shutdown(struct tls *t);
 const char *tls_version(struct tls *t);
 /* True when the session was resumed. */
 int tls_resumed(struct tls *t);
+/* Tests: moves the ticket-key clock forward by one rotation period. */
+void tls_tickets_rotate(void);
 
 /*
  * Client certificates (mTLS). tls_ctx_set_clients() makes ctx ask every client for a

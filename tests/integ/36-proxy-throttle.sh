@@ -10,8 +10,10 @@ need_cmd ss
 px_init
 px_stub
 htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
+# a slow hash (bcrypt cost 12, ~0.25 s) so that parallel guesses really overlap
+htpasswd -bBC 12 "$PX_HT" carol carol-pw 2>/dev/null
 PX_ACL="bob = *"
-px_conf 'auth_fail_limit = 5' 'auth_fail_window = 3s'
+px_conf 'auth_fail_limit = 5' 'auth_fail_window = 6s'
 px_start
 for i in 1 2 3 4 5; do
 	check "failure $i → 401 (spoofed X-Forwarded-For ignored)" expect_code 401 -u "bob:wrong$i" \
@@ -29,10 +31,52 @@ re='^tfguard-proxy: auth: failed login from ([0-9a-fA-F.:]+) user "'
 n=$(grep -Ec "$re" "$PX_LOG")
 check "5 failures from 127.0.0.1 logged one line each ($n lines)" [ "$(grep -Ec '^tfguard-proxy: auth: failed login from 127\.0\.0\.1 user "bob" ' "$PX_LOG")" = 5 ]
 check "throttle logged" grep -q 'auth: throttled 127.0.0.1' "$PX_LOG"
+QUIET=1 poll 3000 grep -q '"status":429.*"limit":"auth_fail"' "$PX_ACCESS" ||
+	fail "the 429 access-log line does not name the auth_fail limit"
+say "ok: the 429 access-log line names limit auth_fail"
 check "no line was forged by a user name" [ "$(grep -c 'il$' "$PX_LOG")" = 0 ]
 check "failures counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_failures_total [5-9]'"
 check "throttled counted in metrics" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_auth_throttled_total [1-9]'"
+
+say "-- parallel guesses cannot outrun the limit (40 at once from 127.0.0.3, limit 5)"
+before=$(rec_count) pids= gpids=
+for i in $(seq 1 40); do
+	pw=wrong$i
+	[ "$i" = 20 ] && pw=carol-pw
+	pcurl -o /dev/null -w '%{http_code}\n' --interface 127.0.0.3 -u "carol:$pw" \
+		"$(PURL /v1/models/fraud)" >"$TFG_TMP/par.$i" &
+	pids+=" $!"
+done
+# shellcheck disable=SC2086 # (not a bare wait: that would wait for the proxy too)
+wait $pids
+cat "$TFG_TMP"/par.* | sort | uniq -c | sed 's/^/#   /'
+verified=$(cat "$TFG_TMP"/par.* | grep -Ec '^(200|401|403)$')
+throttled=$(cat "$TFG_TMP"/par.* | grep -c '^429$')
+check "at most auth_fail_limit (5) of the 40 were verified ($verified)" [ "$verified" -le 5 ]
+check "the rest were refused with 429 ($throttled)" [ "$((verified + throttled))" = 40 ]
+check "at most 5 failure lines for 127.0.0.3" [ "$(grep -c 'failed login from 127\.0\.0\.3 ' "$PX_LOG")" -le 5 ]
+check "nothing reached the stand-in (carol has no [acl] line)" [ "$(rec_count)" = "$before" ]
+
+say "-- a guess whose client hangs up is still counted and logged"
+for i in 1 2 3; do
+	pcurl -o /dev/null --max-time 0.1 --interface 127.0.0.4 -u "carol:gone$i" "$(PURL /v1/models/fraud)" &
+	gpids+=" $!"
+done
+# shellcheck disable=SC2086
+wait $gpids
+QUIET=1 poll 5000 grep -q 'failed login from 127\.0\.0\.4 user "carol"' "$PX_LOG" ||
+	fail "no failure line for a client that hung up"
+say "ok: failure of a departed client logged for fail2ban"
+for i in 4 5 6 7 8 9; do
+	pcurl -o /dev/null -w '%{http_code}\n' --interface 127.0.0.4 -u "carol:late$i" "$(PURL /v1/models/fraud)" >>"$TFG_TMP/late"
+done
+lines=$(grep -c 'failed login from 127\.0\.0\.4 ' "$PX_LOG")
+late=$(grep -c '^401$' "$TFG_TMP/late")
+check "the departed guesses counted: only $late of 6 later guesses got 401" [ "$late" -lt 5 ]
+check "one failure line per verified guess: $lines = the limit of 5" [ "$lines" = 5 ]
+check "then 429" [ "$(tail -n 1 "$TFG_TMP/late")" = 429 ]
+
 # the window passes: allowed again
-QUIET=1 poll 8000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "still throttled after the window"
+QUIET=1 poll 14000 expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)" || fail "still throttled after the window"
 say "ok: allowed again after the window"
 pass

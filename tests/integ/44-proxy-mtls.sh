@@ -91,4 +91,31 @@ kill -HUP "$PX_PID"
 QUIET=1 poll 5000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$TFG_TMP/cert.pem' --resolve localhost:$PX_PORT:127.0.0.1 --cert '$PKI/svc.pem' --key '$PKI/svc.key' '$(PURL /v1/models/churn)')\" = 401 ]" ||
 	fail "svc still accepted after its revocation and SIGHUP"
 say "ok: a certificate revoked later is refused after SIGHUP reloads the CRL"
+
+# ---- session resumption cannot carry a certificate past its revocation --------------------
+# (session tickets outlive a reload: the session id context is bound to the CA and CRL)
+kill -TERM "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+pki_client ca dave
+PX_ACL="dave = *"
+PX_PORT= PX_ADMIN=
+px_conf "auth = mtls" "client_ca = $PKI/ca.pem" "client_crl = $PKI/ca.crl" "client_cert = require"
+px_start
+printf 'GET /v1/models/fraud HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$TFG_TMP/req"
+sclient() {
+	timeout 5 openssl s_client -connect "127.0.0.1:$PX_PORT" -tls1_3 -CAfile "$TFG_TMP/cert.pem" \
+		-cert "$PKI/dave.pem" -key "$PKI/dave.key" -ign_eof "$@" <"$TFG_TMP/req" 2>&1
+}
+out=$(sclient -sess_out "$TFG_TMP/sess")
+check "dave: full handshake, 200" grep -q '^HTTP/1.1 200' <<<"$out"
+out=$(sclient -sess_in "$TFG_TMP/sess")
+check "dave: the session resumes (control: resumption works here)" grep -q '^Reused, TLSv1.3' <<<"$out"
+check "... and the resumed request gets 200" grep -q '^HTTP/1.1 200' <<<"$out"
+pki_revoke ca dave
+nrel=$(grep -c 'reloaded .*tfguard.conf' "$PX_LOG")
+kill -HUP "$PX_PID"
+poll 5000 bash -c "[ \$(grep -c 'reloaded .*tfguard.conf' '$PX_LOG') -gt $nrel ]" || fail "no reload logged"
+out=$(sclient -sess_in "$TFG_TMP/sess")
+check_not "after revocation + reload the old session is not resumed" grep -q '^Reused' <<<"$out"
+check_not "... and the revoked certificate gets no answer" grep -q '^HTTP/1.1' <<<"$out"
 pass

@@ -356,6 +356,32 @@ static void test_files(void)
 	unlink(path);
 }
 
+static void test_keys_changed(void)
+{
+	static const char *const skip[] = { "htpasswd", NULL };
+	struct conf a, b;
+	char out[64];
+
+	subtest("conf_keys_changed: what a reload would keep");
+	ok(load(&a, "[proxy]\nlisten = 127.0.0.1:8443\nmax_body = 1M\nhtpasswd = /a\n") == 0 &&
+	       load(&b, "[proxy]\nlisten = 127.0.0.1:8443\nmax_body = 1M\nhtpasswd = /a\n") == 0,
+	   "two equal configs load");
+	is_int(conf_keys_changed(&a, &b, "proxy", NULL, out, sizeof(out)), 0, "equal: none");
+	is_str(out, "", "equal: empty list");
+	conf_free(&b);
+	ok(load(&b, "[proxy]\nlisten = 127.0.0.1:9443, [::1]:9443\nmax_body = 2M\n"
+		    "htpasswd = /b\nauth_fail_limit = 3\n[limits]\nclient = 5r/s\n") == 0,
+	   "a changed config loads");
+	is_int(conf_keys_changed(&a, &b, "proxy", skip, out, sizeof(out)), 3,
+	       "listen, max_body, auth_fail_limit differ (htpasswd skipped)");
+	is_str(out, "listen, max_body, auth_fail_limit", "named in schema order");
+	is_int(conf_keys_changed(&a, &b, "limits", NULL, out, sizeof(out)), 1, "[limits] client");
+	is_int(conf_keys_changed(&a, &b, "proxy", NULL, out, 12), 4, "short buffer: still counted");
+	is_str(out, "listen, ...", "short buffer: cut with ...");
+	conf_free(&a);
+	conf_free(&b);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -364,5 +390,6 @@ int main(void)
 	test_crlf_and_many_ports();
 	test_nul_and_long();
 	test_files();
+	test_keys_changed();
 	return done_testing();
 }
