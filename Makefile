@@ -180,9 +180,10 @@ check-integ: $(PROGS) $(HELPER_BINS)
 	@tests/integ/run.sh $(B)
 
 # under ASan+UBSan: the netlink code (acks, read-back) on the firewall tests, and the
-# proxy on its auth, parser, backend-failure, throttle, keep-alive and garbage tests (a sanitizer report
-# in its log fails the test: tests/helpers/proxy_env.sh pass_hook)
-SAN_INTEG ?= 10 11 13 30 32 34 36 38 39
+# proxy on its auth, parser, backend-failure, throttle, keep-alive, garbage, mTLS, token and
+# auth-method tests (a sanitizer report in its log fails the test: tests/helpers/proxy_env.sh
+# pass_hook)
+SAN_INTEG ?= 10 11 13 30 32 34 36 38 39 44 45 46 47
 check-integ-san:
 	@TESTS="$(SAN_INTEG)" tests/integ/run.sh build/san
 
