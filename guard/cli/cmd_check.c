@@ -403,11 +403,37 @@ static const char *ck_scheme(const char *hash, bool *weak, int *cost)
 	return "unknown scheme";
 }
 
+/*
+ * A credential file's mode and owner (st from stat): fail when others may read it (why:
+ * what they would learn) or write it (what they could add), or when neither root nor the
+ * proxy user owns it.
+ */
+static void ck_cred_file(struct check_control *c, const struct conf_proxy *p, const char *path,
+			 const struct stat *st, const char *if_read, const char *if_written)
+{
+	const struct passwd *pw = getpwnam(p->p_user);
+
+	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st->st_mode & 07777),
+		       (unsigned)st->st_uid);
+	if (st->st_mode & S_IROTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-readable: anyone on the host can %s", if_read);
+	}
+	if (st->st_mode & S_IWOTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-writable: anyone on the host can %s", if_written);
+	}
+	if (st->st_uid != 0 && !(pw && pw->pw_uid == st->st_uid)) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
+			       (unsigned)st->st_uid, p->p_user);
+	}
+}
+
 static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 {
 	struct check_control *c = &cc[CK_AUTH_FILE], *s = &cc[CK_AUTH_SCHEMES];
 	const char *path = x->x_conf->c_proxy.p_htpasswd;
-	const struct passwd *pw;
 	char line[1024];
 	size_t users = 0, weak = 0;
 	struct stat st;
@@ -443,22 +469,7 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(s, "%s: %s%s", path, strerror(errno),
 			       errno == EACCES && geteuid() ? " (skipped: needs root)" : "");
 	}
-	pw = getpwnam(x->x_conf->c_proxy.p_user);
-	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st.st_mode & 07777),
-		       (unsigned)st.st_uid);
-	if (st.st_mode & S_IROTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-readable: anyone on the host can copy the hashes");
-	}
-	if (st.st_mode & S_IWOTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-writable: anyone on the host can add a user");
-	}
-	if (st.st_uid != 0 && !(pw && pw->pw_uid == st.st_uid)) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
-			       (unsigned)st.st_uid, x->x_conf->c_proxy.p_user);
-	}
+	ck_cred_file(c, &x->x_conf->c_proxy, path, &st, "copy the hashes", "add a user");
 	while (f && fgets(line, sizeof(line), f)) {
 		char *p = str_trim(line), *colon, *end;
 		const char *scheme;
@@ -601,7 +612,6 @@ static void ck_tokens(struct ck_ctx *x, struct check_control *cc)
 {
 	const struct conf_proxy *p = &x->x_conf->c_proxy;
 	struct check_control *c = &cc[CK_AUTH_TOKFILE], *a = &cc[CK_AUTH_TOKAGE];
-	const struct passwd *pw;
 	struct token_table *t;
 	char err[CONF_ERR_MAX];
 	uint64_t max_s = p->p_token_max_age_ms / 1000;
@@ -628,24 +638,9 @@ static void ck_tokens(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(a, "%s could not be read", p->p_tokens);
 		return;
 	}
-	pw = getpwnam(p->p_user);
-	check_evidence(c, "%s: mode %04o, owner uid %u", p->p_tokens,
-		       (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
 	/* hashes of 256-bit tokens cannot be reversed, but a readable file names every
 	 * account that has one and a writable one lets anybody add a token */
-	if (st.st_mode & S_IROTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-readable: anyone on the host can list the token users");
-	}
-	if (st.st_mode & S_IWOTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-writable: anyone on the host can add a token");
-	}
-	if (st.st_uid != 0 && !(pw && pw->pw_uid == st.st_uid)) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
-			       (unsigned)st.st_uid, p->p_user);
-	}
+	ck_cred_file(c, p, p->p_tokens, &st, "list the token users", "add a token");
 	t = token_load(p->p_tokens, NULL, NULL, err, sizeof(err));
 	if (!t) {
 		a->cc_status = CHECK_SKIP;
