@@ -838,7 +838,10 @@ static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 		if (tlsprobe_http((struct sockaddr *)&ss, p->p_listen[i].a_len, NULL, 3000, &h) <
 		    0) {
 			/* client_cert = require: a client without a certificate must fail TLS */
-			if (ck_cert_required(p) && strncmp(h.h_err, "TCP", 3) != 0) {
+			/* the connection opened and TLS, not TCP, ended it: the refusal we want */
+			if (ck_cert_required(p) &&
+			    (strncmp(h.h_err, "TLS handshake failed", 20) == 0 ||
+			     strncmp(h.h_err, "no HTTP answer after the handshake", 33) == 0)) {
 				check_evidence(c,
 					       "%s: a client without a certificate is refused "
 					       "(client_cert = require): %s",

@@ -66,6 +66,11 @@ check "... and says the CA has 9-10 days left" grep -Eq "shortca.pem: /CN=shortc
 check "AUTH-4/AUTH-5 pass when auth has no token" bash -c "[ '$(status_of AUTH-4)' = pass ] && [ '$(status_of AUTH-5)' = pass ]"
 check "AUTH-1 passes when auth has no basic (no htpasswd read)" grep -q "auth does not include basic" <<<"$(evidence_of AUTH-1)"
 check "PROXY-1: a client without a certificate is refused (client_cert = require)" bash -c "[ '$(status_of PROXY-1)' = pass ] && grep -q 'client_cert = require' <<<'$(evidence_of PROXY-1)'"
+kill -TERM "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+run_check
+check "PROXY-1 fails under client_cert = require when nothing listens" [ "$(status_of PROXY-1)" = fail ]
+px_start
 pki_crl shortca
 run_check
 check "AUTH-3 warns once the CRL is fresh: the CA expires within 30 days" [ "$(status_of AUTH-3)" = warn ]
