@@ -839,9 +839,7 @@ static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 		    0) {
 			/* client_cert = require: a client without a certificate must fail TLS */
 			/* the connection opened and TLS, not TCP, ended it: the refusal we want */
-			if (ck_cert_required(p) &&
-			    (strncmp(h.h_err, "TLS handshake failed", 20) == 0 ||
-			     strncmp(h.h_err, "no HTTP answer after the handshake", 33) == 0)) {
+			if (ck_cert_required(p) && h.h_tcp) {
 				check_evidence(c,
 					       "%s: a client without a certificate is refused "
 					       "(client_cert = require): %s",

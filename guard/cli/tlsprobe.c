@@ -124,6 +124,7 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 			snprintf(out->h_err, sizeof(out->h_err), "TCP connection failed");
 		return -1;
 	}
+	out->h_tcp = true;
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx || !(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1) {
 		snprintf(out->h_err, sizeof(out->h_err), "OpenSSL: out of memory");

@@ -45,6 +45,8 @@ check "... the old one by line and age" grep -Eq "tokens:2: user alice token ${o
 check "... the undated one" grep -q "tokens:3: user bob token .*: no created= date, age unknown" <<<"$(evidence_of AUTH-5)"
 check "... and the count" grep -q "3 tokens, 1 older than 90 days, 1 of unknown age" <<<"$(evidence_of AUTH-5)"
 check "PROXY-1 passes with both challenges" bash -c "[ '$(status_of PROXY-1)' = pass ] && grep -q 'with a Basic challenge with a Bearer challenge' <<<'$(evidence_of PROXY-1)'"
+out=$("$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1)
+check "probe: PASS with both challenges ($(grep proxy <<<"$out"))" grep -q "PASS  127.0.0.1:$PX_PORT (proxy): .* 401 with a Basic challenge with a Bearer challenge" <<<"$out"
 
 chmod 0644 "$TOK"
 run_check
@@ -66,10 +68,14 @@ check "... and says the CA has 9-10 days left" grep -Eq "shortca.pem: /CN=shortc
 check "AUTH-4/AUTH-5 pass when auth has no token" bash -c "[ '$(status_of AUTH-4)' = pass ] && [ '$(status_of AUTH-5)' = pass ]"
 check "AUTH-1 passes when auth has no basic (no htpasswd read)" grep -q "auth does not include basic" <<<"$(evidence_of AUTH-1)"
 check "PROXY-1: a client without a certificate is refused (client_cert = require)" bash -c "[ '$(status_of PROXY-1)' = pass ] && grep -q 'client_cert = require' <<<'$(evidence_of PROXY-1)'"
+out=$("$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1)
+check "probe: refused in TLS counts as a pass under require ($(grep proxy <<<"$out"))" grep -q "PASS  127.0.0.1:$PX_PORT (proxy): no client certificate -> refused in TLS" <<<"$out"
 kill -TERM "$PX_PID"
 poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
 run_check
 check "PROXY-1 fails under client_cert = require when nothing listens" [ "$(status_of PROXY-1)" = fail ]
+"$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1 >/dev/null
+check "probe: a dead proxy port is not compliant under require either" [ $? = 3 ]
 px_start
 pki_crl shortca
 run_check
