@@ -81,6 +81,8 @@ static const struct conf_key conf_keys[] = {
 	{ S_PROXY, "client_crl", T_PATH, P(p_client_crl), SZ(p_client_crl), 0, 0, NULL },
 	{ S_PROXY, "client_cert", T_ENUM, P(p_client_cert), 0, 0, 0, conf_client_certs },
 	{ S_PROXY, "client_user_from", T_ENUM, P(p_client_user_from), 0, 0, 0, conf_user_froms },
+	{ S_PROXY, "token_max_age", T_DURATION, P(p_token_max_age_ms), 0, 0, MS(86400) * 3650,
+	  NULL },
 	{ S_PROXY, "workers", T_WORKERS, P(p_workers), 0, 1, 256, NULL },
 	{ S_PROXY, "admin_listen", T_ADDR, P(p_admin_listen), 0, 0, 0, NULL },
 	{ S_PROXY, "handshake_timeout", T_DURATION, P(p_handshake_timeout_ms), 0, 1, MS(3600),
@@ -169,6 +171,9 @@ void conf_defaults(struct conf *c)
 	p->p_nauth = 1;
 	p->p_client_cert = CONF_CLIENT_CERT_OPTIONAL;
 	p->p_client_user_from = CONF_USER_FROM_CN;
+	/* tfguard check warns about API tokens older than this (NIST SP 800-57's "cryptoperiod"
+	 * idea; 90 days is what the big API gateways suggest for rotation) */
+	p->p_token_max_age_ms = MS(86400) * 90;
 	p->p_handshake_timeout_ms = MS(10);
 	p->p_header_timeout_ms = MS(10);
 	p->p_body_timeout_ms = MS(30);
@@ -240,7 +245,7 @@ int conf_rate_parse(const char *s, struct conf_rate *out, char *err, size_t errl
 }
 
 /* User names as htpasswd and the ACL see them: no ':' (htpasswd separator), no spaces. */
-static bool conf_name_valid(const char *s, size_t max)
+bool conf_name_valid(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
@@ -624,6 +629,16 @@ static int conf_finish(struct conf_parser *cp)
 		return conf_fail(cp,
 				 "auth = mtls needs TLS, but [proxy] plain_http = yes (line %u)",
 				 conf_key_line(cp, "plain_http"));
+	/* client_* settings without mtls in auth would silently do nothing */
+	if (!(p->p_auth & CONF_AUTH_MTLS) && p->p_client_cert == CONF_CLIENT_CERT_REQUIRE) {
+		cp->cp_line = conf_key_line(cp, "client_cert");
+		return conf_fail(cp, "client_cert = require but auth does not include mtls");
+	}
+	if (p->p_client_crl[0] != '\0' && p->p_client_ca[0] == '\0') {
+		cp->cp_line = conf_key_line(cp, "client_crl");
+		return conf_fail(cp, "client_crl is set but client_ca is not (the CRL belongs to "
+				     "the client CA)");
+	}
 	return 0;
 }
 

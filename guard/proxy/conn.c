@@ -33,6 +33,7 @@
 
 #include "accesslog.h"
 #include "http.h"
+#include "ident.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -56,6 +57,8 @@ enum conn_state {
 
 #define CONN_WAIT  (-1)
 #define CONN_CLOSE (-2)
+/* conn_ident(): the credentials are Basic, go on with the Basic path */
+#define CONN_IDENT_BASIC (-3)
 
 /*
  * Lingering close: after an error answer we half-close and swallow what the client still
@@ -83,6 +86,7 @@ struct conn {
 	int c_fd;
 	struct tls *c_tls;
 	bool c_is_tls;
+	struct tls_peer c_peer_id; /* the client certificate's verdict, after the handshake */
 	struct sockaddr_storage c_peer;
 	socklen_t c_peerlen;
 	char c_peer_text[ADDR_TEXT_MAX];
@@ -565,21 +569,17 @@ static int conn_error(struct conn *c, int status, const char *msg, const char *e
 	return CONN_SEND_ERROR;
 }
 
+/*
+ * 401 with one challenge per accepted scheme, in the configured order. With auth = mtls
+ * alone there is no HTTP scheme to name, so no WWW-Authenticate (a deviation from RFC
+ * 9110 §15.5.2's MUST: a made-up scheme would mislead clients more than none).
+ */
 static int conn_error_401(struct conn *c, const char *msg)
 {
-	char hdr[400], realm[300];
-	const char *r = conn_cfg(c)->p_realm;
-	size_t i, o = 0;
+	const struct conf_proxy *sp = &worker_snap(c->c_w)->s_conf.c_proxy;
+	char hdr[800];
 
-	/* quoted-string (RFC 9110 §5.6.4): escape '"' and '\'. */
-	for (i = 0; r[i] != '\0' && o + 2 < sizeof(realm); i++) {
-		if (r[i] == '"' || r[i] == '\\')
-			realm[o++] = '\\';
-		realm[o++] = r[i];
-	}
-	realm[o] = '\0';
-	snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
-		 realm);
+	ident_challenge(sp->p_auth, sp->p_auth_order, sp->p_nauth, sp->p_realm, hdr, sizeof(hdr));
 	return conn_error(c, 401, msg, hdr);
 }
 
@@ -723,6 +723,46 @@ static int conn_forward(struct conn *c)
 	return CONN_UPSTREAM_CONNECT;
 }
 
+/*
+ * Client certificate, bearer token and conflicts (ident.h). Returns the next state, or
+ * CONN_IDENT_BASIC when Basic credentials remain to be verified by the Basic path.
+ */
+static int conn_ident(struct conn *c)
+{
+	struct worker *w = c->c_w;
+	const struct conf_proxy *sp = &worker_snap(w)->s_conf.c_proxy;
+	const struct http_header *a = c->c_req.r_authorization;
+	struct ident_ctx ctx = { sp->p_auth, sp->p_auth_order, sp->p_nauth, w->w_px->px_auth,
+				 w->w_px->px_tokens };
+	struct ident id;
+	enum ident_result r;
+
+	r = ident_resolve(&ctx, a ? a->h_value.p : NULL, a ? a->h_value.n : 0,
+			  c->c_tls ? &c->c_peer_id : NULL, c->c_akey, c->c_akeylen, &id);
+	if (r == IDENT_BASIC)
+		return CONN_IDENT_BASIC;
+	if (a != NULL)
+		explicit_bzero((void *)a->h_value.p, a->h_value.n);
+	switch (r) {
+	case IDENT_OK:
+		conn_copy(c->c_user, sizeof(c->c_user), &c->c_user_len, id.id_user, id.id_user_len);
+		log_debug("%s: user %s by %s", c->c_peer_text, c->c_user,
+			  ident_method_name(id.id_method));
+		return conn_authorized(c);
+	case IDENT_NONE:
+		return conn_error_401(c, "Authentication required");
+	case IDENT_FAIL:
+		metrics_add(&w->w_m.m_auth_failures, 1);
+		conn_log_auth_fail(c, "", 0, id.id_why);
+		return conn_error_401(c, "Invalid credentials");
+	case IDENT_CONFLICT:
+		log_warn("auth: refused request from %s (%s)", c->c_peer_ip, id.id_why);
+		return conn_error(c, 400, "Two different identities in one request", NULL);
+	default:
+		return conn_error(c, 500, "Credential check failed", NULL);
+	}
+}
+
 /* A complete head is in c_in[0..c_head_len). Decides everything before any byte goes out. */
 static int conn_request(struct conn *c)
 {
@@ -734,6 +774,7 @@ static int conn_request(struct conn *c)
 	bool busy;
 	enum limit_kind lk;
 	unsigned wait = 0;
+	int next;
 
 	c->c_req_active = true;
 	c->c_start_ms = ev_now(w->w_loop);
@@ -778,6 +819,9 @@ static int conn_request(struct conn *c)
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 	if (wait > 0)
 		return conn_throttled(c, wait, false);
+	next = conn_ident(c);
+	if (next != CONN_IDENT_BASIC)
+		return next;
 	if (q->r_authorization == NULL)
 		return conn_error_401(c, "Authentication required");
 	ab = auth_basic_decode(q->r_authorization->h_value.p, q->r_authorization->h_value.n,
@@ -874,8 +918,14 @@ static int conn_h_tls_handshake(struct conn *c)
 			return CONN_CLOSE;
 	}
 	r = tls_handshake(c->c_tls);
-	if (r == 1)
+	if (r == 1) {
+		const struct conf_proxy *sp = &worker_snap(c->c_w)->s_conf.c_proxy;
+
+		if (sp->p_auth & CONF_AUTH_MTLS)
+			tls_peer_get(c->c_tls, sp->p_client_user_from == CONF_USER_FROM_SAN,
+				     &c->c_peer_id);
 		return CONN_READ_HEAD;
+	}
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 		return conn_want(c, r);
 	metrics_add(&c->c_w->w_m.m_tls_failures, 1);

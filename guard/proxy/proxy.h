@@ -27,6 +27,7 @@
 #include "limit.h"
 #include "metrics.h"
 #include "tls.h"
+#include "token.h"
 #include "upstream.h"
 
 /* Idle backend connections kept per worker: enough for a burst on one core. */
@@ -69,8 +70,9 @@ struct proxy {
 	struct conf
 	    px_conf; /* as started: listeners, timeouts, (limits and [acl] reload through the snapshot) */
 	struct auth *px_auth;
-	struct limit *px_limit;	      /* [limits]: shared by every worker, sharded locks inside */
-	pthread_mutex_t px_snap_lock; /* only taken to swap/take a snap reference */
+	struct token_store *px_tokens; /* [proxy] tokens, swapped on reload */
+	struct limit *px_limit;	       /* [limits]: shared by every worker, sharded locks inside */
+	pthread_mutex_t px_snap_lock;  /* only taken to swap/take a snap reference */
 	struct snap *px_snap;
 	atomic_uint px_gen;
 	struct worker *px_workers;
