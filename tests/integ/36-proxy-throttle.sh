@@ -81,12 +81,13 @@ def one(i):
     s = socket.socket()
     s.bind(("127.0.0.4", 0))
     s.connect(("127.0.0.1", port))
+    cport = s.getsockname()[1]  # before wrap_socket, which detaches s
     t = ctx.wrap_socket(s, server_hostname="localhost")
     cred = base64.b64encode(b"carol:gone%d" % i)
     t.sendall(b"GET /v1/models/fraud HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic " + cred + b"\r\n\r\n")
     # a reset discards what the proxy has not read yet: wait (bounded) until it has
     deadline = time.time() + 3
-    while proxy_recvq(s.getsockname()[1]) != 0 and time.time() < deadline:
+    while proxy_recvq(cport) != 0 and time.time() < deadline:
         time.sleep(0.005)
     t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     t.close()
