@@ -354,6 +354,59 @@ static int tls_digest_file(EVP_MD_CTX *md, const char *path)
 }
 
 /*
+ * The verdict id of an mTLS context (its session id context, below), kept in the context's
+ * ex_data: tls_peer_recheck() compares a connection's context with the current one by it.
+ * A context without client certificates has none.
+ */
+struct tls_vid {
+	unsigned int v_n;
+	unsigned char v_sid[EVP_MAX_MD_SIZE];
+};
+static int tls_vid_idx = -1;
+static pthread_once_t tls_vid_once = PTHREAD_ONCE_INIT;
+
+static void tls_vid_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static void tls_vid_init(void)
+{
+	tls_vid_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_vid_free);
+}
+
+static int tls_vid_set(SSL_CTX *ctx, const unsigned char *sid, unsigned int n)
+{
+	struct tls_vid *v;
+
+	pthread_once(&tls_vid_once, tls_vid_init);
+	if (tls_vid_idx < 0 || SSL_CTX_get_ex_data(ctx, tls_vid_idx) != NULL)
+		return -1; /* set once per context */
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	memcpy(v->v_sid, sid, n);
+	v->v_n = n;
+	if (SSL_CTX_set_ex_data(ctx, tls_vid_idx, v) != 1) {
+		free(v);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct tls_vid *tls_vid_get(SSL_CTX *ctx)
+{
+	pthread_once(&tls_vid_once, tls_vid_init);
+	return tls_vid_idx < 0 ? NULL : SSL_CTX_get_ex_data(ctx, tls_vid_idx);
+}
+
+/*
  * Session resumption skips certificate verification: a session (or ticket: the ticket keys
  * outlive a reload) made before a CRL update would let a revoked certificate back in, and
  * one made under optional (or without mTLS) would pass a require listener without any. So
@@ -376,7 +429,7 @@ static int tls_set_clients_sid(SSL_CTX *ctx, const char *ca_file, const char *cr
 	    tls_digest_file(md, ca_file) == 0 && EVP_DigestUpdate(md, "\0", 1) == 1 &&
 	    (crl_file == NULL || crl_file[0] == '\0' || tls_digest_file(md, crl_file) == 0) &&
 	    EVP_DigestFinal_ex(md, sid, &n) == 1 && n <= SSL_MAX_SID_CTX_LENGTH &&
-	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1)
+	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1 && tls_vid_set(ctx, sid, n) == 0)
 		rc = 0;
 	EVP_MD_CTX_free(md);
 	return rc;
@@ -496,18 +549,24 @@ static int tls_name_san(X509 *cert, struct tls_peer *out)
 	return rc;
 }
 
-void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
+/* The notAfter of cert as a time_t; 0 when unreadable (treated as expired). */
+static time_t tls_not_after(const X509 *cert)
 {
-	SSL *ssl = (SSL *)t;
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	long v;
+	struct tm tm;
 
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/* The verdict on cert given the chain verification result v (see tls_peer_get). */
+static void tls_peer_judge(X509 *cert, long v, bool san, struct tls_peer *out)
+{
 	memset(out, 0, sizeof(*out));
 	out->tp_state = TLS_PEER_NONE;
 	if (cert == NULL)
 		return;
 	out->tp_state = TLS_PEER_REJECTED;
-	v = SSL_get_verify_result(ssl);
 	if (v != X509_V_OK) {
 		snprintf(out->tp_why, sizeof(out->tp_why), "client certificate not verified: %s",
 			 X509_verify_cert_error_string(v));
@@ -518,5 +577,64 @@ void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
 		out->tp_user_len = 0;
 		return;
 	}
+	out->tp_not_after = tls_not_after(cert);
 	out->tp_state = TLS_PEER_OK;
+}
+
+void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
+{
+	SSL *ssl = (SSL *)t;
+
+	tls_peer_judge(SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl), san, out);
+}
+
+/*
+ * The client's chain verified again, as OpenSSL's handshake does (ssl_verify_cert_chain):
+ * ctx's store (CA, CRL and its flags), ctx's parameters (depth), purpose sslclient.
+ */
+static long tls_verify_again(SSL *ssl, SSL_CTX *ctx, X509 *cert)
+{
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	long v = X509_V_ERR_OUT_OF_MEM;
+
+	if (x != NULL &&
+	    X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(ctx), cert,
+				SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_default(x, "ssl_client") == 1 &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(x), SSL_CTX_get0_param(ctx)) == 1) {
+		v = X509_verify_cert(x) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(x);
+		if (v == X509_V_OK && X509_STORE_CTX_get_error(x) != X509_V_OK)
+			v = X509_STORE_CTX_get_error(x);
+	}
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return v;
+}
+
+void tls_peer_recheck(struct tls *t, struct tls_ctx *tctx, bool san, struct tls_peer *out)
+{
+	SSL *ssl = (SSL *)t;
+	SSL_CTX *ctx = (SSL_CTX *)tctx;
+	const struct tls_vid *was = tls_vid_get(SSL_get_SSL_CTX(ssl)), *now = tls_vid_get(ctx);
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	if (now == NULL) { /* client certificates are no longer asked for */
+		tls_peer_judge(NULL, X509_V_OK, san, out);
+		return;
+	}
+	if (was != NULL && was->v_n == now->v_n && memcmp(was->v_sid, now->v_sid, now->v_n) == 0) {
+		/* judged as before: only client_user_from may have changed */
+		tls_peer_judge(cert, SSL_get_verify_result(ssl), san, out);
+		return;
+	}
+	if (cert == NULL) {
+		tls_peer_judge(NULL, X509_V_OK, san, out);
+		if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) {
+			out->tp_state = TLS_PEER_REJECTED;
+			snprintf(out->tp_why, sizeof(out->tp_why),
+				 "no client certificate, now required (client_cert = require)");
+		}
+		return;
+	}
+	tls_peer_judge(cert, tls_verify_again(ssl, ctx, cert), san, out);
 }

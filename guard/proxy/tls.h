@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define TLS_TICKET_ROTATE_S 3600
 
@@ -74,6 +75,7 @@ struct tls_peer {
 	enum tls_peer_state tp_state;
 	char tp_user[TLS_PEER_USER_MAX];
 	size_t tp_user_len;
+	time_t tp_not_after; /* OK: the certificate's notAfter (UTC); it is refused after it */
 	char tp_why[128];
 };
 /*
@@ -82,5 +84,13 @@ struct tls_peer {
  * address. The name must be a valid user name (conf_name_valid), else REJECTED.
  */
 void tls_peer_get(struct tls *t, bool san, struct tls_peer *out);
+/*
+ * The verdict on t's client again, under ctx (the context now in force, after a reload):
+ * when ctx judges clients as t's own context did (same client_cert mode, CA file and CRL
+ * file, i.e. the same session id context) only the name is derived again; otherwise the
+ * client's chain is verified again against ctx's CA, CRL and limits. A client without a
+ * certificate is REJECTED when ctx requires one. ctx without client certificates: NONE.
+ */
+void tls_peer_recheck(struct tls *t, struct tls_ctx *ctx, bool san, struct tls_peer *out);
 
 #endif

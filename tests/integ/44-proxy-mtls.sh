@@ -97,14 +97,17 @@ say "ok: a certificate revoked later is refused after SIGHUP reloads the CRL"
 kill -TERM "$PX_PID"
 poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
 pki_client ca dave
-PX_ACL="dave = *"
+pki_client ca eve
+PX_ACL="dave = *
+eve = *
+brief = *"
 PX_PORT= PX_ADMIN=
 px_conf "auth = mtls" "client_ca = $PKI/ca.pem" "client_crl = $PKI/ca.crl" "client_cert = require"
 px_start
 printf 'GET /v1/models/fraud HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$TFG_TMP/req"
 sclient() {
 	timeout 5 openssl s_client -connect "127.0.0.1:$PX_PORT" -tls1_3 -CAfile "$TFG_TMP/cert.pem" \
-		-cert "$PKI/dave.pem" -key "$PKI/dave.key" -ign_eof "$@" <"$TFG_TMP/req" 2>&1
+		-cert "$PKI/${SC_CERT:-dave}.pem" -key "$PKI/${SC_CERT:-dave}.key" -ign_eof "$@" <"$TFG_TMP/req" 2>&1
 }
 out=$(sclient -sess_out "$TFG_TMP/sess")
 check "dave: full handshake, 200" grep -q '^HTTP/1.1 200' <<<"$out"
@@ -118,4 +121,48 @@ poll 5000 bash -c "[ \$(grep -c 'reloaded .*tfguard.conf' '$PX_LOG') -gt $nrel ]
 out=$(sclient -sess_in "$TFG_TMP/sess")
 check_not "after revocation + reload the old session is not resumed" grep -q '^Reused' <<<"$out"
 check_not "... and the revoked certificate gets no answer" grep -q '^HTTP/1.1' <<<"$out"
+
+# ---- a keep-alive connection does not outlive its certificate ---------------------------------
+# The handshake's verdict is made again after a reload, and the notAfter is checked on every
+# request: a revoked or expired certificate gets 401 with Connection: close on its open
+# connection, and a session resumed after the expiry gets 401 too.
+# ka NAME: a keep-alive connection with NAME's certificate (tests/helpers/ka_client.py); its
+# second request waits for $TFG_TMP/go-NAME; its lines go to $TFG_TMP/ka-NAME.
+ka() {
+	bg "$PY" "$TOP/tests/helpers/ka_client.py" "$PX_PORT" "$TFG_TMP/cert.pem" "$PKI/$1.pem" \
+		"$PKI/$1.key" /v1/models/fraud "$TFG_TMP/go-$1" >"$TFG_TMP/ka-$1"
+	poll 10000 grep -q '^[1e]' "$TFG_TMP/ka-$1" || fail "$1: no first answer"
+}
+ka_second() {
+	touch "$TFG_TMP/go-$1"
+	poll 15000 grep -Eq '^(closed|open|error)' "$TFG_TMP/ka-$1" || fail "$1: no second answer: $(cat "$TFG_TMP/ka-$1")"
+	say "$1: $(tr '\n' ' ' <"$TFG_TMP/ka-$1")"
+}
+ka eve
+check "eve: keep-alive connection, first request → 200" grep -qx '1 200' "$TFG_TMP/ka-eve"
+pki_revoke ca eve
+nrel=$(grep -c 'reloaded .*tfguard.conf' "$PX_LOG")
+kill -HUP "$PX_PID"
+poll 5000 bash -c "[ \$(grep -c 'reloaded .*tfguard.conf' '$PX_LOG') -gt $nrel ]" || fail "no reload logged"
+ka_second eve
+check "eve revoked + SIGHUP: the next request on the open connection → 401, Connection: close" grep -qx '2 401 close' "$TFG_TMP/ka-eve"
+check "... and the proxy closed that connection" grep -qx closed "$TFG_TMP/ka-eve"
+grep -q 'failed login from 127.0.0.1 user "" (client certificate not verified: certificate revoked)' "$PX_LOG" ||
+	fail "no failed-login line for eve's revoked certificate"
+
+# a certificate valid for a few seconds: one keep-alive connection and one saved session
+pki_client ca brief -enddate "$(date -u -d '+5 sec' +%Y%m%d%H%M%SZ)"
+until_s=$(date -u -d "$(openssl x509 -in "$PKI/brief.pem" -noout -enddate | cut -d= -f2)" +%s)
+ka brief
+check "brief: keep-alive connection, first request → 200" grep -qx '1 200' "$TFG_TMP/ka-brief"
+out=$(SC_CERT=brief sclient -sess_out "$TFG_TMP/sess-brief")
+check "brief: full handshake, 200 (session saved)" grep -q '^HTTP/1.1 200' <<<"$out"
+poll 20000 bash -c "[ \$(date +%s) -gt $until_s ]" || fail "clock did not pass brief's notAfter"
+ka_second brief
+check "brief expired: the next request on the open connection → 401, Connection: close" grep -qx '2 401 close' "$TFG_TMP/ka-brief"
+check "... and the proxy closed that connection" grep -qx closed "$TFG_TMP/ka-brief"
+out=$(SC_CERT=brief sclient -sess_in "$TFG_TMP/sess-brief")
+check "brief expired: its saved session still resumes (control)" grep -q '^Reused, TLSv1.3' <<<"$out"
+check "... but the resumed request → 401" grep -q '^HTTP/1.1 401' <<<"$out"
+check "expiry logged as a failed login" grep -q 'failed login from 127.0.0.1 user "" (client certificate not verified: certificate has expired)' "$PX_LOG"
 pass
