@@ -435,6 +435,44 @@ static int tls_set_clients_sid(SSL_CTX *ctx, const char *ca_file, const char *cr
 	return rc;
 }
 
+/*
+ * With CRL_CHECK_ALL a CA without a CRL refuses every certificate it issued: say so at
+ * load time, naming the CA, rather than refusing every client later. 0 or -1 with err.
+ */
+static int tls_crl_each_ca(X509_STORE *store, char *err, size_t errlen)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	int i, j;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		bool found = false;
+		char subj[160];
+
+		if (ca == NULL)
+			continue;
+		for (j = 0; j < sk_X509_OBJECT_num(objs) && !found; j++) {
+			X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, j));
+
+			found = crl != NULL && X509_NAME_cmp(X509_CRL_get_issuer(crl),
+							     X509_get_subject_name(ca)) == 0;
+		}
+		if (found)
+			continue;
+		X509_NAME_oneline(X509_get_subject_name(ca), subj, sizeof(subj));
+		for (char *u = subj; *u; u++) /* goes to the log: no forged lines */
+			if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+				*u = '?';
+		snprintf(err, errlen,
+			 "client_crl: no CRL of the client CA %s (with client_crl, every CA of "
+			 "client_ca needs its CRL in the file: openssl ca -gencrl, then cat the "
+			 "CRLs into one PEM file)",
+			 subj);
+		return -1;
+	}
+	return 0;
+}
+
 int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *crl_file,
 			bool require, char *err, size_t errlen)
 {
@@ -466,7 +504,10 @@ int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *c
 				"client_crl must be a PEM file (openssl ca -gencrl)");
 			return -1;
 		}
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+		/* every certificate of the chain, intermediates too: a revoked sub-CA is refused */
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+		if (tls_crl_each_ca(store, err, errlen) < 0)
+			return -1;
 	}
 	if (tls_set_clients_sid(ctx, ca_file, crl_file, require) < 0) {
 		tls_err(err, errlen, ca_file, "cannot digest the client CA and CRL",

@@ -56,8 +56,9 @@ void tls_tickets_rotate(void);
  * Client certificates (mTLS). tls_ctx_set_clients() makes ctx ask every client for a
  * certificate issued by the CA(s) in ca_file (PEM), chain depth at most
  * TLS_CLIENT_DEPTH, validity, key usage/EKU (clientAuth) checked by OpenSSL, and, with a
- * crl_file (PEM, may be ""), the leaf checked against it (X509_V_FLAG_CRL_CHECK: no
- * CRL for the issuer means every certificate is refused). require: a client without a
+ * crl_file (PEM, may be ""), every certificate of the chain checked against it
+ * (X509_V_FLAG_CRL_CHECK_ALL: the leaf and each intermediate need their issuer's CRL, or
+ * they are refused; a CA of ca_file without a CRL in crl_file is an error here). require: a client without a
  * valid certificate fails the handshake. Otherwise (optional) the handshake completes
  * and tls_peer_get() reports what the client presented. Returns 0 or -1 with err.
  */

@@ -165,4 +165,30 @@ out=$(SC_CERT=brief sclient -sess_in "$TFG_TMP/sess-brief")
 check "brief expired: its saved session still resumes (control)" grep -q '^Reused, TLSv1.3' <<<"$out"
 check "... but the resumed request → 401" grep -q '^HTTP/1.1 401' <<<"$out"
 check "expiry logged as a failed login" grep -q 'failed login from 127.0.0.1 user "" (client certificate not verified: certificate has expired)' "$PX_LOG"
+
+# ---- an intermediate CA: every certificate of the chain is checked against its issuer's CRL --
+kill -TERM "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+pki_ca root
+pki_subca root inter
+pki_client inter ivan
+cat "$PKI/ivan.pem" "$PKI/inter.pem" >"$PKI/ivan-chain.pem" # the client sends leaf + intermediate
+cp "$PKI/ivan.key" "$PKI/ivan-chain.key"
+pki_crl root
+pki_crl inter
+cat "$PKI/root.crl" "$PKI/inter.crl" >"$PKI/chain.crl"
+PX_ACL="ivan = *"
+PX_PORT= PX_ADMIN=
+px_conf "auth = mtls" "client_ca = $PKI/root.pem" "client_crl = $PKI/inter.crl" "client_cert = require"
+out=$("$PX_BIN" -c "$PX_CONF" --check-config 2>&1) && fail "a client_crl without the CRL of a client_ca CA was accepted"
+check "a CA of client_ca without its CRL is refused at load, naming it" grep -q 'no CRL of the client CA /CN=root' <<<"$out"
+px_conf "auth = mtls" "client_ca = $PKI/root.pem" "client_crl = $PKI/chain.crl" "client_cert = require"
+px_start
+check "ivan (issued by an intermediate, chain sent) → 200" [ "$(mcode ivan-chain "$(PURL /v1/models/fraud)")" = 200 ]
+pki_revoke root inter
+cat "$PKI/root.crl" "$PKI/inter.crl" >"$PKI/chain.crl"
+kill -HUP "$PX_PID"
+QUIET=1 poll 5000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$TFG_TMP/cert.pem' --resolve localhost:$PX_PORT:127.0.0.1 --cert '$PKI/ivan-chain.pem' --key '$PKI/ivan-chain.key' '$(PURL /v1/models/fraud)')\" = 000 ]" ||
+	fail "ivan still accepted after its intermediate CA was revoked (only the leaf checked?)"
+say "ok: the intermediate revoked in the root's CRL → ivan's handshake fails"
 pass
