@@ -191,4 +191,22 @@ kill -HUP "$PX_PID"
 QUIET=1 poll 5000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$TFG_TMP/cert.pem' --resolve localhost:$PX_PORT:127.0.0.1 --cert '$PKI/ivan-chain.pem' --key '$PKI/ivan-chain.key' '$(PURL /v1/models/fraud)')\" = 000 ]" ||
 	fail "ivan still accepted after its intermediate CA was revoked (only the leaf checked?)"
 say "ok: the intermediate revoked in the root's CRL → ivan's handshake fails"
+
+# ---- a TLS context that fails to load cannot run under new client_* settings -------------------
+# optional → require with an unreadable CA: the whole reload is rejected (the [acl] change too),
+# rather than the old optional context running under a configuration that says require
+kill -TERM "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+PX_ACL="bob = *"
+PX_PORT= PX_ADMIN=
+px_conf "auth = mtls, basic" "client_ca = $PKI/ca.pem" "client_crl = $PKI/ca.crl" "client_cert = optional"
+px_start
+check "optional: bob by password → 200" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+PX_ACL="bob = churn"
+px_conf "auth = mtls, basic" "client_ca = $PKI/no-such-ca.pem" "client_crl = $PKI/ca.crl" "client_cert = require"
+nrej=$(grep -c 'reload rejected' "$PX_LOG")
+kill -HUP "$PX_PID"
+poll 5000 bash -c "[ \$(grep -c 'reload rejected' '$PX_LOG') -gt $nrej ]" || fail "reload with a bad client CA not rejected: $(tail -3 "$PX_LOG")"
+check "the rejection names the CA and the changed client_* settings" grep -q "reload rejected: .*no-such-ca.pem.*client_\* changed" "$PX_LOG"
+check "... and the [acl] change of the same reload is not in force (bob → fraud still 200)" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
 pass

@@ -96,4 +96,42 @@ check "after 4 bad tokens the address is throttled (429), even with a good token
 grep -q 'failed login from 127.0.0.1 user "" (unknown or revoked bearer token)' "$PX_LOG" || fail "no fail2ban line for bad tokens"
 say "ok: each bad token logged: $(grep -m1 'unknown or revoked bearer token' "$PX_LOG")"
 check "nothing refused reached the backend" [ "$(rec_count)" = "$n2" ]
+
+# ---- SIGHUP is all or nothing: a bad htpasswd or token file leaves no half-reload ----------
+kill -TERM "$PX_PID"
+poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
+htpasswd -bB "$PX_HT" bob bob-pw 2>/dev/null
+TOK2=$TFG_TMP/tokens2
+t_new=tfg_second-file-$RANDOM$RANDOM
+echo "alice:$(printf '%s' "$t_new" | sha256sum | cut -c1-64)" >"$TOK2"
+chmod 0644 "$TOK2"
+PX_PORT= PX_ADMIN=
+px_conf "auth = token, basic" "tokens = $TOK"
+px_start
+check "before: bob's token → 200" expect_code 200 -H "Authorization: Bearer $t_bob" "$(PURL /v1/models/fraud)"
+# reload_rejections: how many "reload rejected" lines the log has
+reload_rejections() { grep -c 'reload rejected' "$PX_LOG"; }
+hup_rejected() {
+	local n
+	n=$(reload_rejections)
+	kill -HUP "$PX_PID"
+	poll 5000 bash -c "[ \$(grep -c 'reload rejected' '$PX_LOG') -gt $n ]" || fail "reload not rejected: $(tail -3 "$PX_LOG")"
+}
+# a new token file and a missing htpasswd: the reload is rejected as a whole
+PX_HT=$TFG_TMP/no-such-htpasswd px_conf "auth = token, basic" "tokens = $TOK2"
+hup_rejected
+check "bad htpasswd: the new token file is not in force (its token → 401)" expect_code 401 -H "Authorization: Bearer $t_new" "$(PURL /v1/models/fraud)"
+check "... the old tokens are (bob's → 200)" expect_code 200 -H "Authorization: Bearer $t_bob" "$(PURL /v1/models/fraud)"
+check "... and the log says nothing was reloaded" grep -q "reload rejected: .*no-such-htpasswd.*nothing was reloaded" "$PX_LOG"
+# a missing token file: rejected, and the log says the CRL was not reloaded either
+px_conf "auth = token, basic" "tokens = $TFG_TMP/no-such-tokens"
+hup_rejected
+check "missing token file: the log says the client CA and CRL were not reloaded either" grep -q "reload rejected: .*no-such-tokens.*nothing was reloaded: .*client CA and CRL" "$PX_LOG"
+check "... the old tokens stay (bob's → 200)" expect_code 200 -H "Authorization: Bearer $t_bob" "$(PURL /v1/models/fraud)"
+px_conf "auth = token, basic" "tokens = $TOK2"
+n=$(grep -c "reloaded $TOK2" "$PX_LOG")
+kill -HUP "$PX_PID"
+poll 5000 bash -c "[ \$(grep -c 'reloaded $TOK2' '$PX_LOG') -gt $n ]" || fail "good reload not logged: $(tail -3 "$PX_LOG")"
+check "a good reload then takes the new file (its token → 200)" expect_code 200 -H "Authorization: Bearer $t_new" "$(PURL /v1/models/fraud)"
+check "... and drops the old one (bob's → 401)" expect_code 401 -H "Authorization: Bearer $t_bob" "$(PURL /v1/models/fraud)"
 pass
