@@ -564,27 +564,33 @@ static int tls_name_cn(X509 *cert, struct tls_peer *out)
 static int tls_name_san(X509 *cert, struct tls_peer *out)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int types[2] = { GEN_DNS, GEN_EMAIL }, k, i, rc = -1;
+	static const int types[2] = { GEN_DNS, GEN_EMAIL };
+	static const char *const tname[2] = { "DNS", "email" };
+	const GENERAL_NAME *one = NULL;
+	int k, i, n = 0, rc = -1;
 
 	snprintf(out->tp_why, sizeof(out->tp_why),
 		 "certificate has no DNS or email subjectAltName");
-	/* the first DNS name; only a certificate without any DNS name falls back to email */
-	for (k = 0; k < 2 && gens != NULL; k++) {
+	/* the DNS name; only a certificate without any DNS name falls back to email */
+	for (k = 0; k < 2 && gens != NULL && n == 0; k++)
 		for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
 			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-			if (g->type == types[k])
-				break;
+			if (g->type == types[k] && n++ == 0)
+				one = g;
 		}
-		if (i == sk_GENERAL_NAME_num(gens))
-			continue;
-		rc = tls_name_copy(sk_GENERAL_NAME_value(gens, i)->d.ia5, out);
+	k--;
+	if (n > 1) {
+		/* two names: which one is meant is a guess; refuse rather than guess (as for CNs) */
+		snprintf(out->tp_why, sizeof(out->tp_why),
+			 "certificate has %d %s subjectAltNames (one is needed)", n, tname[k]);
+	} else if (n == 1) {
+		rc = tls_name_copy(one->d.ia5, out);
 		if (rc < 0)
 			snprintf(out->tp_why, sizeof(out->tp_why),
 				 "certificate subjectAltName %s is not a valid user name "
 				 "([A-Za-z0-9._@+-])",
-				 k == 0 ? "DNS" : "email");
-		break;
+				 tname[k]);
 	}
 	GENERAL_NAMES_free(gens);
 	return rc;

@@ -81,8 +81,8 @@ struct tls_peer {
 };
 /*
  * The identity of t's client after the handshake: the subject's commonName (exactly
- * one), or with san the first DNS name of subjectAltName, else its first email
- * address. The name must be a valid user name (conf_name_valid), else REJECTED.
+ * one), or with san the DNS name of subjectAltName (exactly one), else, without any DNS
+ * name, its email address (exactly one). The name must be a valid user name (conf_name_valid), else REJECTED.
  */
 void tls_peer_get(struct tls *t, bool san, struct tls_peer *out);
 /*

@@ -29,6 +29,9 @@ pki_client ca expired -startdate 20200101000000Z -enddate 20200102000000Z
 pki_client ca revoked
 pki_client otherca alice-other -subj /CN=alice
 PKI_SAN=DNS:svc-a.internal,email:ops@example.org pki_client ca svc
+PKI_SAN=DNS:svc-a.internal,DNS:admin.internal pki_client ca twodns
+PKI_SAN=email:svc-a.internal,email:admin.internal pki_client ca twomail
+PKI_SAN=email:svc-a.internal pki_client ca onemail
 pki_revoke ca revoked
 check "the expired certificate really is expired" bash -c "! openssl x509 -in '$PKI/expired.pem' -noout -checkend 0 >/dev/null"
 check "the CRL lists the revoked serial" bash -c "openssl crl -in '$PKI/ca.crl' -noout -text | grep -q 'Serial Number'"
@@ -86,6 +89,10 @@ check "san: the DNS name is the user (svc-a.internal may call churn)" [ "$(mcode
 check "san: X-Forwarded-User is the DNS name" [ "$(rec_last '[v for h,v in r["headers"] if h.lower()=="x-forwarded-user"]')" = "['svc-a.internal']" ]
 check "san: and its ACL applies (fraud → 403)" [ "$(mcode svc "$(PURL /v1/models/fraud)")" = 403 ]
 check "san: a certificate without a SAN → 401" [ "$(mcode alice "$(PURL /v1/models/churn)")" = 401 ]
+check "san: two DNS names → 401 (no guessing which)" [ "$(mcode twodns "$(PURL /v1/models/churn)")" = 401 ]
+check "... logged as such" grep -q 'failed login from 127.0.0.1 user "" (certificate has 2 DNS subjectAltNames (one is needed))' "$PX_LOG"
+check "san: no DNS name, one email → that is the user (200)" [ "$(mcode onemail "$(PURL /v1/models/churn)")" = 200 ]
+check "san: no DNS name, two emails → 401" [ "$(mcode twomail "$(PURL /v1/models/churn)")" = 401 ]
 pki_revoke ca svc
 kill -HUP "$PX_PID"
 QUIET=1 poll 5000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$TFG_TMP/cert.pem' --resolve localhost:$PX_PORT:127.0.0.1 --cert '$PKI/svc.pem' --key '$PKI/svc.key' '$(PURL /v1/models/churn)')\" = 401 ]" ||
