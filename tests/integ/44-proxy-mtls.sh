@@ -36,6 +36,38 @@ pki_revoke ca revoked
 check "the expired certificate really is expired" bash -c "! openssl x509 -in '$PKI/expired.pem' -noout -checkend 0 >/dev/null"
 check "the CRL lists the revoked serial" bash -c "openssl crl -in '$PKI/ca.crl' -noout -text | grep -q 'Serial Number'"
 
+# ---- the README's CA recipes, run as written (paths moved to a temporary directory) ----------
+# recipe NAME: the first fenced block after the README line "<!-- recipe: NAME (...) -->",
+# with /etc/tfguard/clients-ca moved and the systemctl lines dropped (no service here)
+RCA=$TFG_TMP/readme-ca
+recipe() {
+	awk -v name="$1" 'index($0, "<!-- recipe: " name " ") == 1 { f = 1; next }
+		f && /^```/ { if (b) exit; b = 1; next }
+		f && b { print }' "$TOP/README.md" | sed -e "s|/etc/tfguard/clients-ca|$RCA|g" -e '/^systemctl /d'
+}
+run_recipe() {
+	local sh=$TFG_TMP/recipe-$1.sh
+	recipe "$1" >"$sh"
+	[ -s "$sh" ] || fail "README has no recipe $1"
+	(cd "$RCA" 2>/dev/null || cd "$TFG_TMP"; bash -e "$sh") >>"$TFG_TMP/recipe.log" 2>&1
+}
+rverify() { openssl verify -CAfile "$RCA/ca.pem" -crl_check -CRLfile "$RCA/clients.crl" "$RCA/$1" 2>&1; }
+check "README recipe mtls-ca runs" run_recipe mtls-ca
+check "... and its certificate verifies against its CA and CRL" grep -q ': OK$' <<<"$(rverify svc-fraud.pem)"
+check "... CN = svc-fraud" grep -q 'CN *= *svc-fraud' <<<"$(openssl x509 -in "$RCA/svc-fraud.pem" -noout -subject)"
+# a request that asks for another user's name as its subjectAltName, issued as the recipe does
+(cd "$RCA" && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=svc-fraud \
+	-addext subjectAltName=DNS:admin -keyout svc-fraud.key -out svc-fraud.csr 2>/dev/null &&
+	openssl ca -batch -config ca.cnf -extensions client -in svc-fraud.csr -out evil.pem 2>/dev/null) ||
+	fail "the recipe's ca.cnf does not issue a second certificate for the same CN"
+check "the recipe's ca.cnf does not copy a requested subjectAltName" bash -c "! openssl x509 -in '$RCA/evil.pem' -noout -ext subjectAltName 2>/dev/null | grep -q DNS"
+check "README recipe mtls-san runs (a second certificate for the same CN)" run_recipe mtls-san
+san=$(openssl x509 -in "$RCA/svc-fraud.pem" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
+check "... the subjectAltName is the CA's (DNS:svc-fraud), not the request's (DNS:admin): got '$san'" [ "$san" = DNS:svc-fraud ]
+check "README recipe mtls-rotate runs" run_recipe mtls-rotate
+check "... the old certificate is revoked" grep -q 'certificate revoked' <<<"$(rverify svc-fraud.old.pem)"
+check "... the new one verifies" grep -q ': OK$' <<<"$(rverify svc-fraud.pem)"
+
 # ---- require -------------------------------------------------------------------------
 px_conf "auth = mtls" "client_ca = $PKI/ca.pem" "client_crl = $PKI/ca.crl" "client_cert = require"
 check "--check-config accepts client_ca and client_crl" "$PX_BIN" -c "$PX_CONF" --check-config
