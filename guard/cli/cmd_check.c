@@ -101,7 +101,7 @@ static const struct {
 			      "chown root:tfguard FILE && chmod 0640 FILE" },
 	[CK_AUTH_TOKAGE] = { "AUTH-5", "API tokens are younger than token_max_age",
 			     "rotate them: tfguard token new USER, move the client, tfguard "
-			     "token revoke HASHPREFIX" },
+			     "token revoke --hash HASHPREFIX" },
 	[CK_LIMITS] = { "LIM-1", "request limits are configured for the proxy",
 			"set [limits] default = RATE and client = RATE in the config" },
 	[CK_TLS_KEY] = { "TLS-1",

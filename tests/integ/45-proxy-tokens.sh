@@ -53,12 +53,19 @@ say "ok: access log names the token's user"
 # revoke by ambiguous and by unique hash prefix; by user
 h2=$(printf '%s' "$t_bob2" | sha256sum | cut -c1-12)
 cp "$TOK" "$TFG_TMP/tok.before"
-check_not "a hash prefix shorter than 8 digits is refused" "$CLI" -c "$PX_CONF" token revoke "${h2:0:4}"
+check_not "a hash prefix shorter than 8 digits is refused" "$CLI" -c "$PX_CONF" token revoke --hash "${h2:0:4}"
 check "... and nothing changed" cmp -s "$TOK" "$TFG_TMP/tok.before"
-check "revoke bob's second token by hash prefix" "$CLI" -c "$PX_CONF" token revoke "$h2"
+# a hex-looking argument that is no user of the file never revokes by prefix unasked
+out=$("$CLI" -c "$PX_CONF" token revoke "$h2" 2>&1) && fail "a bare hash prefix (no such user) revoked a token"
+check "a bare hex argument that is no user is refused, pointing at --hash" grep -q "no user '$h2'; to revoke by hash prefix say --hash $h2" <<<"$out"
+check "... and nothing changed" cmp -s "$TOK" "$TFG_TMP/tok.before"
+check_not "--user with a hash prefix: no such user, refused" "$CLI" -c "$PX_CONF" token revoke --user "$h2"
+check "... and nothing changed" cmp -s "$TOK" "$TFG_TMP/tok.before"
+check "revoke bob's second token by hash prefix (--hash)" "$CLI" -c "$PX_CONF" token revoke --hash "$h2"
 QUIET=1 poll 5000 expect_code 401 -H "Authorization: Bearer $t_bob2" "$(PURL /v1/models/fraud)" || fail "revoked token still accepted"
 say "ok: revoked token → 401 (file change picked up without a signal)"
 check "bob's other token still works" expect_code 200 -H "Authorization: Bearer $t_bob" "$(PURL /v1/models/fraud)"
+check_not "--hash with a user name is refused" "$CLI" -c "$PX_CONF" token revoke --hash alice
 check "revoke every token of alice" "$CLI" -c "$PX_CONF" token revoke alice
 QUIET=1 poll 5000 expect_code 401 -H "Authorization: Bearer $t_alice" "$(PURL /v1/models/churn)" || fail "alice's token still accepted"
 say "ok: revoked user → 401"
@@ -67,11 +74,19 @@ check "token list shows bob once, no token" bash -c "'$CLI' -c '$PX_CONF' token 
 # an ambiguous prefix: two hash lines (written by hand) that share 10 hex digits
 printf 'carol:%s:created=2026-01-01T00:00:00Z\ndave:%s\n' "0123456789a$(printf '%053d' 1)" "0123456789b$(printf '%053d' 2)" >>"$TOK"
 cp "$TOK" "$TFG_TMP/tok.before"
-out=$("$CLI" -c "$PX_CONF" token revoke 0123456789 2>&1) && fail "an ambiguous prefix was accepted"
+out=$("$CLI" -c "$PX_CONF" token revoke --hash 0123456789 2>&1) && fail "an ambiguous prefix was accepted"
 check "an ambiguous hash prefix is refused, saying so" grep -q "is ambiguous: 2 tokens match" <<<"$out"
 check "... and nothing changed" cmp -s "$TOK" "$TFG_TMP/tok.before"
-check "one more digit makes it unique" "$CLI" -c "$PX_CONF" token revoke 0123456789b
+check "one more digit makes it unique" "$CLI" -c "$PX_CONF" token revoke --hash 0123456789b
 check_not "an unknown user/prefix is refused" "$CLI" -c "$PX_CONF" token revoke nobody-here
+# the same hash on two lines (a line pasted twice) is one token: revoking it drops both
+dup=fedcba9876$(printf '%054d' 7)
+printf 'erin:%s:created=2026-01-01T00:00:00Z\nerin:%s:pasted again\n' "$dup" "$dup" >>"$TOK"
+check "a hash on two lines is revoked by its full hash (no --hash needed), not 'ambiguous'" "$CLI" -c "$PX_CONF" token revoke "$dup"
+check "... both lines are gone" bash -c "! grep -q '$dup' '$TOK'"
+printf 'erin:%s\nfrank:%s\n' "$dup" "$dup" >>"$TOK"
+check "... and by prefix too (--hash)" "$CLI" -c "$PX_CONF" token revoke --hash "${dup:0:10}"
+check "... both lines are gone" bash -c "! grep -q '$dup' '$TOK'"
 
 # SIGHUP reloads the file too; a token appended by hand (hash only) works
 t_hand=tfg_handmade-$RANDOM$RANDOM
