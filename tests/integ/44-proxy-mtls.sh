@@ -7,7 +7,12 @@
 #   handshake; carol is held to her ACL (403 for another model).
 #   client_cert = optional (auth = mtls, basic): without any credential 401; the bad
 #   certificates get 401 (even with a valid password: fail closed); Basic alone works.
-#   client_user_from = san: the user is the DNS subjectAltName.
+#   client_user_from = san: the user is the DNS subjectAltName (exactly one).
+#   Open connections: a keep-alive connection whose certificate is revoked (CRL + SIGHUP),
+#   expires, or whose CA is replaced gets 401 + Connection: close on its next request; a
+#   session resumed after the expiry gets 401. Every certificate of a chain is checked
+#   against its CRL (a revoked intermediate). A reload whose TLS context fails while
+#   client_* changed is rejected whole. The README's CA recipes run as written.
 # Nothing refused ever reaches the backend stand-in (its record is counted).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
@@ -236,11 +241,23 @@ say "ok: the intermediate revoked in the root's CRL → ivan's handshake fails"
 # rather than the old optional context running under a configuration that says require
 kill -TERM "$PX_PID"
 poll 5000 bash -c "! kill -0 $PX_PID 2>/dev/null" || fail "proxy did not stop"
-PX_ACL="bob = *"
+PX_ACL="bob = *
+alice = *"
 PX_PORT= PX_ADMIN=
 px_conf "auth = mtls, basic" "client_ca = $PKI/ca.pem" "client_crl = $PKI/ca.crl" "client_cert = optional"
 px_start
 check "optional: bob by password → 200" expect_code 200 -u bob:bob-pw "$(PURL /v1/models/fraud)"
+# (first: a new client_ca also applies to open connections)
+ka alice
+check "alice: keep-alive connection, first request → 200" grep -qx '1 200' "$TFG_TMP/ka-alice"
+pki_crl otherca
+px_conf "auth = mtls, basic" "client_ca = $PKI/otherca.pem" "client_crl = $PKI/otherca.crl" "client_cert = optional"
+nrel=$(grep -c 'reloaded .*tfguard.conf' "$PX_LOG")
+kill -HUP "$PX_PID"
+poll 5000 bash -c "[ \$(grep -c 'reloaded .*tfguard.conf' '$PX_LOG') -gt $nrel ]" || fail "no reload logged"
+ka_second alice
+check "client_ca changed to another CA: alice's open connection → 401, Connection: close" grep -qx '2 401 close' "$TFG_TMP/ka-alice"
+check "... and closed" grep -qx closed "$TFG_TMP/ka-alice"
 PX_ACL="bob = churn"
 px_conf "auth = mtls, basic" "client_ca = $PKI/no-such-ca.pem" "client_crl = $PKI/ca.crl" "client_cert = require"
 nrej=$(grep -c 'reload rejected' "$PX_LOG")

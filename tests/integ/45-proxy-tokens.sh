@@ -6,6 +6,8 @@
 # ambiguous hash prefix is refused with nothing changed; the file keeps its mode and
 # owner; bearer failures count in the per-address failure throttle like wrong passwords;
 # the backend stand-in never sees a refused request or any Authorization header.
+# revoke: a hex-looking non-user needs --hash; a hash on two lines is one token. SIGHUP is
+# all or nothing (a bad htpasswd or token file leaves the old tokens, and says so).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 . "$TOP/tests/helpers/mtls_pki.sh"
