@@ -91,8 +91,8 @@ static const struct {
 			      "SHA-crypt, yescrypt)",
 			      "reset those users with: tfguard passwd USER (bcrypt, cost 12)" },
 	[CK_AUTH_CA] = { "AUTH-3",
-			 "client CA (mTLS) readable and valid for more than 30 days; CRL not "
-			 "past its nextUpdate",
+			 "client CA (mTLS) readable and valid for more than 30 days; a CRL for "
+			 "each CA, none past its nextUpdate",
 			 "renew the client CA (or the CRL: openssl ca -gencrl), then: systemctl "
 			 "reload tfguard-proxy" },
 	[CK_AUTH_TOKFILE] = { "AUTH-4",
@@ -101,7 +101,7 @@ static const struct {
 			      "chown root:tfguard FILE && chmod 0640 FILE" },
 	[CK_AUTH_TOKAGE] = { "AUTH-5", "API tokens are younger than token_max_age",
 			     "rotate them: tfguard token new USER, move the client, tfguard "
-			     "token revoke HASHPREFIX" },
+			     "token revoke --hash HASHPREFIX" },
 	[CK_LIMITS] = { "LIM-1", "request limits are configured for the proxy",
 			"set [limits] default = RATE and client = RATE in the config" },
 	[CK_TLS_KEY] = { "TLS-1",
@@ -523,12 +523,88 @@ static long ck_days_until(const ASN1_TIME *t)
 	return days;
 }
 
+/* A subject for the evidence: one line, printable ASCII only (no forged lines). */
+static void ck_name(const X509_NAME *n, char *out, size_t cap)
+{
+	X509_NAME_oneline(n, out, (int)cap);
+	for (char *u = out; *u; u++)
+		if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+			*u = '?';
+}
+
+/*
+ * The CRLs of client_crl, every one of them (the proxy checks each certificate of a chain
+ * against its issuer's CRL: a CA of client_ca without one refuses all its clients).
+ */
+static void ck_client_crls(const struct conf_proxy *p, STACK_OF(X509_NAME) * cas,
+			   struct check_control *c)
+{
+	X509_CRL *crl;
+	size_t ncrl = 0;
+	int i;
+	FILE *f = fopen(p->p_client_crl, "re");
+	STACK_OF(X509_NAME) *issuers = sk_X509_NAME_new_null();
+
+	if (!f || !issuers) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: %s", p->p_client_crl, f ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+		long d = ck_days_until(next);
+		int revoked = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+		X509_NAME *iss = X509_NAME_dup(X509_CRL_get_issuer(crl));
+		char subj[160];
+
+		ck_name(X509_CRL_get_issuer(crl), subj, sizeof(subj));
+		check_evidence(c, "%s: CRL of %s: %d revoked, nextUpdate in %ld days",
+			       p->p_client_crl, subj, revoked < 0 ? 0 : revoked, d);
+		if (iss == NULL || !sk_X509_NAME_push(issuers, iss))
+			X509_NAME_free(iss);
+		/* OpenSSL refuses every certificate once the CRL is past nextUpdate */
+		if (next && X509_cmp_current_time(next) < 0) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c, "CRL EXPIRED: every client certificate of %s is refused",
+				       subj);
+		} else if (d < 7 && c->cc_status == CHECK_PASS) {
+			c->cc_status = CHECK_WARN;
+		}
+		X509_CRL_free(crl);
+		ncrl++;
+	}
+	if (ncrl == 0) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: no PEM CRL in it", p->p_client_crl);
+		goto out;
+	}
+	for (i = 0; i < sk_X509_NAME_num(cas); i++) {
+		const X509_NAME *ca = sk_X509_NAME_value(cas, i);
+		bool found = false;
+		char subj[160];
+
+		for (int j = 0; j < sk_X509_NAME_num(issuers) && !found; j++)
+			found = X509_NAME_cmp(ca, sk_X509_NAME_value(issuers, j)) == 0;
+		if (found)
+			continue;
+		c->cc_status = CHECK_FAIL;
+		ck_name(ca, subj, sizeof(subj));
+		check_evidence(c,
+			       "NO CRL of %s in %s: every client certificate it issued is refused",
+			       subj, p->p_client_crl);
+	}
+out:
+	if (f)
+		fclose(f);
+	sk_X509_NAME_pop_free(issuers, X509_NAME_free);
+}
+
 static void ck_client_ca(struct ck_ctx *x, struct check_control *c)
 {
 	const struct conf_proxy *p = &x->x_conf->c_proxy;
+	STACK_OF(X509_NAME) *cas = NULL;
 	long least = 0;
 	size_t n = 0;
-	X509_CRL *crl;
 	X509 *cert;
 	FILE *f;
 
@@ -543,14 +619,15 @@ static void ck_client_ca(struct ck_ctx *x, struct check_control *c)
 		check_evidence(c, "%s: %s", p->p_client_ca, strerror(errno));
 		return;
 	}
-	while ((cert = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+	cas = sk_X509_NAME_new_null();
+	while (cas && (cert = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
 		char subj[160];
 		long d = ck_days_until(X509_get0_notAfter(cert));
+		X509_NAME *nm = X509_NAME_dup(X509_get_subject_name(cert));
 
-		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
-		for (char *u = subj; *u; u++) /* subjects reach the evidence: no forged lines */
-			if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
-				*u = '?';
+		if (nm == NULL || !sk_X509_NAME_push(cas, nm))
+			X509_NAME_free(nm);
+		ck_name(X509_get_subject_name(cert), subj, sizeof(subj));
 		check_evidence(c, "%s: %s, %ld days left", p->p_client_ca, subj, d);
 		if (n == 0 || d < least)
 			least = d;
@@ -561,7 +638,7 @@ static void ck_client_ca(struct ck_ctx *x, struct check_control *c)
 	if (n == 0) {
 		c->cc_status = CHECK_FAIL;
 		check_evidence(c, "%s: no PEM certificate in it", p->p_client_ca);
-		return;
+		goto out;
 	}
 	if (least < 0) {
 		c->cc_status = CHECK_FAIL;
@@ -576,36 +653,11 @@ static void ck_client_ca(struct ck_ctx *x, struct check_control *c)
 		check_evidence(c, "no client_crl: a lost certificate stays valid until it expires");
 		if (c->cc_status == CHECK_PASS)
 			c->cc_status = CHECK_WARN;
-		return;
+		goto out;
 	}
-	if (!(f = fopen(p->p_client_crl, "re"))) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "%s: %s", p->p_client_crl, strerror(errno));
-		return;
-	}
-	crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!crl) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "%s: no PEM CRL in it", p->p_client_crl);
-		return;
-	}
-	{
-		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-		long d = ck_days_until(next);
-		int revoked = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
-
-		check_evidence(c, "%s: %d revoked, nextUpdate in %ld days", p->p_client_crl,
-			       revoked < 0 ? 0 : revoked, d);
-		/* OpenSSL refuses every certificate once the CRL is past nextUpdate */
-		if (next && X509_cmp_current_time(next) < 0) {
-			c->cc_status = CHECK_FAIL;
-			check_evidence(c, "CRL EXPIRED: every client certificate is refused");
-		} else if (d < 7 && c->cc_status == CHECK_PASS) {
-			c->cc_status = CHECK_WARN;
-		}
-	}
-	X509_CRL_free(crl);
+	ck_client_crls(p, cas, c);
+out:
+	sk_X509_NAME_pop_free(cas, X509_NAME_free);
 }
 
 static void ck_tokens(struct ck_ctx *x, struct check_control *cc)

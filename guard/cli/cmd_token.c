@@ -1,10 +1,11 @@
 /*
- * tfguard token [-f FILE] new [-m COMMENT] USER | revoke USER|HASHPREFIX | list
+ * tfguard token [-f FILE] new [-m COMMENT] USER | revoke [--user] USER | revoke --hash PREFIX
+ *   | list
  *
  * API tokens for tfguard-proxy's `auth = token` (format in guard/proxy/token.h). `new`
  * prints a fresh 256-bit token once and appends only its SHA-256 to the token file;
- * `revoke` removes every token of a user or the one token whose hash starts with the
- * given hex prefix; `list` shows users, hash prefixes and ages, never a token. The file
+ * `revoke` removes every token of a user or (--hash) the one token whose hash starts
+ * with the given hex prefix; `list` shows users, hash prefixes and ages, never a token. The file
  * is rewritten atomically with its mode and owner kept (afile.h); the proxy picks the
  * change up within a second.
  */
@@ -27,11 +28,13 @@
 
 static const char tok_usage[] =
     "usage: tfguard [-c CONF] token [-f FILE] new [-m COMMENT] USER\n"
-    "       tfguard [-c CONF] token [-f FILE] revoke USER|HASHPREFIX\n"
+    "       tfguard [-c CONF] token [-f FILE] revoke [--user] USER\n"
+    "       tfguard [-c CONF] token [-f FILE] revoke --hash HASHPREFIX\n"
     "       tfguard [-c CONF] token [-f FILE] list\n"
     "  new prints a fresh token once (store it now) and adds its SHA-256 to FILE\n"
-    "  (default: [proxy] tokens); revoke removes every token of USER, or the one whose\n"
-    "  hash starts with HASHPREFIX (at least 8 hex digits, see list)\n";
+    "  (default: [proxy] tokens); revoke removes every token of USER, or with --hash\n"
+    "  the one whose hash starts with HASHPREFIX (at least 8 hex digits, see list;\n"
+    "  a full 64-digit hash needs no --hash)\n";
 
 /* The file with its entries: every line kept as is, entries parsed where they parse. */
 struct tok_file {
@@ -146,10 +149,20 @@ static bool tok_prefix_of(const char *prefix, size_t n, const uint8_t hash[TOKEN
 	return n <= 2 * TOKEN_HASH_LEN && strncasecmp(hex, prefix, n) == 0;
 }
 
-static int tok_revoke(const struct conf *conf, const char *path, const char *arg)
+enum tok_by { TOK_BY_ANY, TOK_BY_USER, TOK_BY_HASH };
+
+/*
+ * revoke [--user|--hash] ARG. --user: every token of user ARG. --hash: the token whose
+ * hash starts with ARG (every line with that hash: a hash written twice is one token).
+ * Neither: ARG is a user of the file, or a full 64-digit hash (never a user name: too
+ * long); a hash prefix must be said with --hash, so that a user name that merely looks
+ * like hex (and has no token) never revokes somebody else's token by prefix.
+ */
+static int tok_revoke(const struct conf *conf, const char *path, const char *arg, enum tok_by by)
 {
-	size_t alen = strlen(arg), by_user = 0, by_hash = 0, removed = 0;
-	bool hexarg = alen > 0 && strspn(arg, "0123456789abcdefABCDEF") == alen;
+	size_t alen = strlen(arg), n_user = 0, n_hash = 0, n_hashes = 0, removed = 0;
+	bool hexarg = alen > 0 && strspn(arg, "0123456789abcdefABCDEF") == alen, by_user;
+	uint8_t first[TOKEN_HASH_LEN];
 	char err[128], *out = NULL, *line;
 	size_t outlen = 0;
 	struct tok_file f;
@@ -157,45 +170,70 @@ static int tok_revoke(const struct conf *conf, const char *path, const char *arg
 	FILE *mem = NULL;
 	int rc = EXIT_ERR;
 
+	if (by == TOK_BY_HASH && !hexarg) {
+		warnx("token: --hash '%s': not a hex hash prefix (nothing was changed)", arg);
+		return EXIT_USAGE;
+	}
 	if (tok_open(path, &f) < 0)
 		return EXIT_ERR;
 	if (!f.tf_exists) {
 		warnx("token: %s does not exist (nothing was changed)", path);
 		goto out;
 	}
-	/* first pass: what does arg name? */
+	/* first pass: what does arg name? distinct hashes are counted, equal ones are one */
 	for (line = f.tf_buf; *line;) {
 		char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
 
 		if (token_parse_line(line, len, &e, err, sizeof(err)) == 1) {
-			by_user += e.te_user_len == alen && memcmp(e.te_user, arg, alen) == 0;
-			by_hash += hexarg && tok_prefix_of(arg, alen, e.te_hash);
+			n_user += e.te_user_len == alen && memcmp(e.te_user, arg, alen) == 0;
+			if (hexarg && tok_prefix_of(arg, alen, e.te_hash)) {
+				if (n_hash == 0)
+					memcpy(first, e.te_hash, TOKEN_HASH_LEN);
+				n_hashes +=
+				    n_hash == 0 || memcmp(first, e.te_hash, TOKEN_HASH_LEN) != 0;
+				n_hash++;
+			}
 		}
 		line += len + (end ? 1 : 0);
 	}
-	if (by_user && by_hash) {
-		warnx("token: '%s' is both a user and a hash prefix (give more hex digits; nothing "
-		      "was changed)",
-		      arg);
+	if (by == TOK_BY_ANY && !n_user && !n_hash) {
+		warnx("token: %s: no token of user '%s'%s (nothing was changed; see tfguard token "
+		      "list)",
+		      path, arg, hexarg ? ", and none whose hash starts with it" : "");
 		goto out;
 	}
-	if (!by_user && by_hash && alen < TOK_PREFIX_MIN) {
+	if (by == TOK_BY_ANY) {
+		if (n_user && n_hash) {
+			warnx("token: '%s' is both a user and a hash prefix (say --user or --hash; "
+			      "nothing was changed)",
+			      arg);
+			goto out;
+		}
+		if (!n_user && n_hash && alen != 2 * TOKEN_HASH_LEN) {
+			warnx("token: %s: no user '%s'; to revoke by hash prefix say --hash %s "
+			      "(nothing was changed)",
+			      path, arg, arg);
+			goto out;
+		}
+		by = n_user ? TOK_BY_USER : TOK_BY_HASH;
+	}
+	by_user = by == TOK_BY_USER;
+	if (by_user ? n_user == 0 : n_hash == 0) {
+		warnx("token: %s: %s '%s' (nothing was changed; see tfguard token list)", path,
+		      by_user ? "no token of user" : "no token whose hash starts with", arg);
+		goto out;
+	}
+	if (!by_user && alen < TOK_PREFIX_MIN) {
 		warnx("token: hash prefix '%s' too short: give at least %d hex digits (nothing was "
 		      "changed)",
 		      arg, TOK_PREFIX_MIN);
 		goto out;
 	}
-	if (by_hash > 1) {
+	if (!by_user && n_hashes > 1) {
 		warnx("token: hash prefix '%s' is ambiguous: %zu tokens match (give more digits; "
 		      "nothing was changed)",
-		      arg, by_hash);
-		goto out;
-	}
-	if (!by_user && !by_hash) {
-		warnx("token: %s: no token of user '%s' and none whose hash starts with it "
-		      "(nothing was changed; see tfguard token list)",
-		      path, arg);
+		      arg, n_hashes);
 		goto out;
 	}
 	mem = open_memstream(&out, &outlen);
@@ -208,7 +246,7 @@ static int tok_revoke(const struct conf *conf, const char *path, const char *arg
 
 		if (token_parse_line(line, len, &e, err, sizeof(err)) == 1)
 			drop = by_user ? e.te_user_len == alen && memcmp(e.te_user, arg, alen) == 0
-				       : tok_prefix_of(arg, alen, e.te_hash);
+				       : memcmp(e.te_hash, first, TOKEN_HASH_LEN) == 0;
 		if (drop)
 			removed++;
 		else
@@ -221,10 +259,11 @@ static int tok_revoke(const struct conf *conf, const char *path, const char *arg
 	}
 	if (tok_write(conf, path, &f, out, outlen) < 0)
 		goto out;
-	printf("tfguard: revoked %zu token%s %s %s in %s\n", removed, removed == 1 ? "" : "s",
+	printf("tfguard: revoked %zu token line%s %s %s in %s\n", removed, removed == 1 ? "" : "s",
 	       by_user ? "of user" : "with hash prefix", arg, path);
 	rc = EXIT_OK;
 out:
+	explicit_bzero(first, sizeof(first));
 	free(out);
 	tok_close(&f);
 	return rc;
@@ -269,10 +308,13 @@ int cmd_token(struct conf *conf, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "comment", required_argument, NULL, 'm' },
+		{ "user", no_argument, NULL, 'U' },
+		{ "hash", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = conf->c_proxy.p_tokens, *comment = NULL, *sub;
+	enum tok_by by = TOK_BY_ANY;
 	int ch;
 
 	optind = 0;
@@ -284,6 +326,12 @@ int cmd_token(struct conf *conf, int argc, char **argv)
 			break;
 		case 'm':
 			comment = optarg;
+			break;
+		case 'U':
+		case 'H':
+			if (by != TOK_BY_ANY && by != (ch == 'U' ? TOK_BY_USER : TOK_BY_HASH))
+				errx(EXIT_USAGE, "token: --user and --hash exclude each other");
+			by = ch == 'U' ? TOK_BY_USER : TOK_BY_HASH;
 			break;
 		case 'h':
 			fputs(tok_usage, stdout);
@@ -303,6 +351,8 @@ int cmd_token(struct conf *conf, int argc, char **argv)
 		     "token: no token file: set [proxy] tokens = FILE in %s or give -f "
 		     "FILE",
 		     conf->c_path);
+	if (by != TOK_BY_ANY && strcmp(sub, "revoke") != 0)
+		errx(EXIT_USAGE, "token: --user and --hash are for revoke only");
 	if (strcmp(sub, "list") == 0 && optind + 1 == argc)
 		return tok_list(path);
 	if (optind + 2 != argc || (strcmp(sub, "new") != 0 && strcmp(sub, "revoke") != 0)) {
@@ -319,5 +369,5 @@ int cmd_token(struct conf *conf, int argc, char **argv)
 	}
 	if (comment)
 		errx(EXIT_USAGE, "token: -m is for new only");
-	return tok_revoke(conf, path, argv[optind + 1]);
+	return tok_revoke(conf, path, argv[optind + 1], by);
 }

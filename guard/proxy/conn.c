@@ -87,6 +87,7 @@ struct conn {
 	struct tls *c_tls;
 	bool c_is_tls;
 	struct tls_peer c_peer_id; /* the client certificate's verdict, after the handshake */
+	unsigned c_peer_gen;	   /* the snapshot generation c_peer_id was made under */
 	struct sockaddr_storage c_peer;
 	socklen_t c_peerlen;
 	char c_peer_text[ADDR_TEXT_MAX];
@@ -727,16 +728,43 @@ static int conn_forward(struct conn *c)
  * Client certificate, bearer token and conflicts (ident.h). Returns the next state, or
  * CONN_IDENT_BASIC when Basic credentials remain to be verified by the Basic path.
  */
+/*
+ * The certificate verdict is the handshake's, under that time's TLS context. After a
+ * reload (CA, CRL, client_cert, client_user_from) it is made again under the current one,
+ * and a certificate past its notAfter is refused (a keep-alive or resumed connection never
+ * saw it expire). A refused certificate also ends the connection.
+ */
+static void conn_peer_refresh(struct conn *c, struct snap *s)
+{
+	struct tls_peer *p = &c->c_peer_id;
+
+	if (c->c_peer_gen != c->c_w->w_gen) {
+		c->c_peer_gen = c->c_w->w_gen;
+		tls_peer_recheck(c->c_tls, s->s_tls,
+				 s->s_conf.c_proxy.p_client_user_from == CONF_USER_FROM_SAN, p);
+	}
+	if (p->tp_state == TLS_PEER_OK && time(NULL) > p->tp_not_after) {
+		p->tp_state = TLS_PEER_REJECTED;
+		snprintf(p->tp_why, sizeof(p->tp_why),
+			 "client certificate not verified: certificate has expired");
+	}
+	if (p->tp_state == TLS_PEER_REJECTED)
+		c->c_keepalive = false;
+}
+
 static int conn_ident(struct conn *c)
 {
 	struct worker *w = c->c_w;
-	const struct conf_proxy *sp = &worker_snap(w)->s_conf.c_proxy;
+	struct snap *s = worker_snap(w);
+	const struct conf_proxy *sp = &s->s_conf.c_proxy;
 	const struct http_header *a = c->c_req.r_authorization;
 	struct ident_ctx ctx = { sp->p_auth, sp->p_auth_order, sp->p_nauth, w->w_px->px_auth,
 				 w->w_px->px_tokens };
 	struct ident id;
 	enum ident_result r;
 
+	if (c->c_tls != NULL && (sp->p_auth & CONF_AUTH_MTLS))
+		conn_peer_refresh(c, s);
 	r = ident_resolve(&ctx, a ? a->h_value.p : NULL, a ? a->h_value.n : 0,
 			  c->c_tls ? &c->c_peer_id : NULL, c->c_akey, c->c_akeylen, &id);
 	if (r == IDENT_BASIC)
@@ -916,6 +944,7 @@ static int conn_h_tls_handshake(struct conn *c)
 		c->c_tls = tls_new(s->s_tls, c->c_fd);
 		if (c->c_tls == NULL)
 			return CONN_CLOSE;
+		c->c_peer_gen = c->c_w->w_gen;
 	}
 	r = tls_handshake(c->c_tls);
 	if (r == 1) {

@@ -79,12 +79,14 @@ static enum ident_result ident_basic(const char *authz, size_t n, struct ident_o
 		break;
 	}
 	one->io_present = true;
+	if (cred.ac_user_len >= sizeof(one->io_user)) {
+		/* no user has such a name; cut short it could pass the conflict check below */
+		auth_cred_wipe(&cred);
+		return IDENT_FAIL;
+	}
 	/* not verified yet: used only to refuse a second identity before hashing */
-	memcpy(one->io_user, cred.ac_user,
-	       cred.ac_user_len < sizeof(one->io_user) - 1 ? cred.ac_user_len
-							   : sizeof(one->io_user) - 1);
-	one->io_user_len = cred.ac_user_len < sizeof(one->io_user) - 1 ? cred.ac_user_len
-								       : sizeof(one->io_user) - 1;
+	memcpy(one->io_user, cred.ac_user, cred.ac_user_len);
+	one->io_user_len = cred.ac_user_len;
 	one->io_user[one->io_user_len] = '\0';
 	auth_cred_wipe(&cred);
 	return IDENT_BASIC;
@@ -131,6 +133,15 @@ enum ident_result ident_resolve(const struct ident_ctx *ctx, const char *authz, 
 			if (authz == NULL)
 				break;
 			basic = ident_basic(authz, authz_len, o);
+			if (basic == IDENT_FAIL) {
+				snprintf(out->id_why, sizeof(out->id_why),
+					 "Basic user name longer than %zu bytes",
+					 sizeof(o->io_user) - 1);
+				explicit_bzero(one, sizeof(one));
+				/* a failed login like a wrong password */
+				auth_throttle_fail(ctx->ic_auth, akey, akeylen, auth_now_ms());
+				return IDENT_FAIL;
+			}
 			break;
 		}
 		if (!o->io_present || o->io_user_len == 0)

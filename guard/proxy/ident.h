@@ -12,7 +12,8 @@
  *     that failed verification (optional mode) or has no usable name → IDENT_FAIL, even
  *     when a password or token is also given (fail closed: a revoked certificate is a
  *     reason to stop, not to look elsewhere). A bearer token not in the token file →
- *     IDENT_FAIL, counted in the per-address failure throttle like a wrong password.
+ *     IDENT_FAIL, counted in the per-address failure throttle like a wrong password; so
+ *     is a Basic user name longer than any user name can be (never cut to fit).
  *   - All verified credentials must name the same user; two different users →
  *     IDENT_CONFLICT (400).
  *   - The methods are evaluated in the configured order; the first one that

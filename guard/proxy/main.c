@@ -75,10 +75,10 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n"
 		"\n"
 		"Signals: HUP reloads htpasswd, tokens, [acl], [limits], the certificate and the\n"
-		"client CA/CRL (a bad new file is rejected and the old one stays); htpasswd and\n"
-		"tokens are also reloaded when they change; USR1 reopens the access log; TERM/INT "
-		"stop\n"
-		"accepting and finish in-flight requests within shutdown_timeout.\n"
+		"client CA/CRL, all or nothing (a bad new file rejects the whole reload and the\n"
+		"old state stays); htpasswd and tokens are also reloaded when they change; USR1\n"
+		"reopens the access log; TERM/INT stop accepting and finish in-flight requests\n"
+		"within shutdown_timeout.\n"
 		"Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -186,36 +186,50 @@ static void main_tok_stat(struct main_state *ms)
 	ms->ms_tok_st_ok = ms->ms_tok_path[0] != '\0' && stat(ms->ms_tok_path, &ms->ms_tok_st) == 0;
 }
 
-/* Reloads the token file (SIGHUP with p, or a change seen by the poll with p == NULL). */
-static int main_reload_tokens(struct main_state *ms, const struct conf_proxy *p)
+/*
+ * The token file of p, loaded (*t; NULL when auth has no token) but not yet in force:
+ * main_tokens_commit() puts it in force. 0, or -1 with err.
+ */
+static int main_tokens_load(const struct conf_proxy *p, struct token_table **t, char *err,
+			    size_t errlen)
 {
-	struct proxy *px = ms->ms_px;
-	char err[CONF_ERR_MAX];
-	struct token_table *t;
-	struct conf_proxy cur;
+	*t = NULL;
+	if (!(p->p_auth & CONF_AUTH_TOKEN))
+		return 0;
+	*t = main_load_tokens(p, err, errlen);
+	return *t == NULL ? -1 : 0;
+}
 
-	if (p == NULL) {
-		/* the poll: reload the path the current configuration names */
-		struct snap *s = snap_get(px);
-
-		cur = s->s_conf.c_proxy;
-		snap_put(s);
-		p = &cur;
-	}
+static void main_tokens_commit(struct main_state *ms, const struct conf_proxy *p,
+			       struct token_table *t)
+{
 	if (!(p->p_auth & CONF_AUTH_TOKEN)) {
+		/* nothing verifies a token now: the old table stays unused */
 		ms->ms_tok_path[0] = '\0';
 		main_tok_stat(ms);
-		return 0;
+		return;
 	}
 	str_copy(ms->ms_tok_path, sizeof(ms->ms_tok_path), p->p_tokens);
-	t = main_load_tokens(p, err, sizeof(err));
-	main_tok_stat(ms); /* a bad file is not retried every second */
-	if (t == NULL) {
+	main_tok_stat(ms);
+	log_info("reloaded %s: %zu token(s)", p->p_tokens, token_count(t));
+	token_store_set(ms->ms_px->px_tokens, t);
+}
+
+/* The poll saw the token file change: reload it under the current configuration. */
+static int main_reload_tokens(struct main_state *ms)
+{
+	struct snap *s = snap_get(ms->ms_px);
+	struct conf_proxy cur = s->s_conf.c_proxy;
+	char err[CONF_ERR_MAX];
+	struct token_table *t;
+
+	snap_put(s);
+	if (main_tokens_load(&cur, &t, err, sizeof(err)) < 0) {
 		log_error("reload rejected: %s (the old tokens stay in force)", err);
+		main_tok_stat(ms); /* a bad file is not retried every second */
 		return -1;
 	}
-	log_info("reloaded %s: %zu token(s)", p->p_tokens, token_count(t));
-	token_store_set(px->px_tokens, t);
+	main_tokens_commit(ms, &cur, t);
 	return 0;
 }
 
@@ -251,129 +265,154 @@ static void main_warn_acl(const struct conf *c)
 
 /* ---- reload ------------------------------------------------------------------------------ */
 
+/*
+ * Would the old TLS context judge clients differently from what the new [proxy] asks?
+ * Then it must not go on under the new settings (a reload would report "require" while
+ * the old context still lets clients in without a certificate).
+ */
+static bool main_client_tls_changed(const struct conf_proxy *a, const struct conf_proxy *b)
+{
+	return (a->p_auth & CONF_AUTH_MTLS) != (b->p_auth & CONF_AUTH_MTLS) ||
+	       ((b->p_auth & CONF_AUTH_MTLS) && (strcmp(a->p_client_ca, b->p_client_ca) != 0 ||
+						 strcmp(a->p_client_crl, b->p_client_crl) != 0 ||
+						 a->p_client_cert != b->p_client_cert));
+}
+
+static void main_reload_warn_kept(struct main_state *ms, const struct conf *c)
+{
+	/* what a reload does take over: see usage() and the README */
+	static const char *const reloaded[] = { "htpasswd",
+						"allow_plain_passwords",
+						"tls_cert",
+						"tls_key",
+						"auth",
+						"tokens",
+						"token_max_age",
+						"client_ca",
+						"client_crl",
+						"client_cert",
+						"client_user_from",
+						"realm",
+						NULL };
+	char keys[512];
+
+	if (conf_keys_changed(&ms->ms_px->px_conf, c, "proxy", reloaded, keys, sizeof(keys)) > 0)
+		log_warn("reload: [proxy] %s changed: kept as started until a restart (a reload "
+			 "takes htpasswd, tokens, auth, client_*, the certificate, [acl] and "
+			 "[limits])",
+			 keys);
+}
+
+/* The htpasswd file of p, checked; NULL with err. */
+static struct htpasswd *main_reload_htpasswd(struct main_state *ms, const struct conf_proxy *p,
+					     char *err, size_t errlen)
+{
+	struct htpasswd *ht = main_load_htpasswd(ms, p, err, errlen);
+
+	if (ht != NULL && htpasswd_count(ht) == 0) {
+		snprintf(err, errlen, "%s: no usable entry", p->p_htpasswd);
+		htpasswd_unref(ht);
+		return NULL;
+	}
+	return ht;
+}
+
+/*
+ * SIGHUP (htpasswd_only false): everything is loaded first (config, certificate and client
+ * CA/CRL, tokens, htpasswd); only when all of it loads is all of it put in force, so a bad
+ * file never leaves half a reload running. The one exception is the certificate: a key
+ * that cannot be re-read (root-only after the privilege drop) keeps the old context, unless
+ * the client-certificate settings changed, which the old context cannot enforce.
+ * htpasswd_only: the htpasswd file changed on disk.
+ */
 static void main_reload(struct main_state *ms, bool htpasswd_only)
 {
+	static const char nothing[] =
+	    "nothing was reloaded: the old configuration, certificate, client CA and CRL, tokens "
+	    "and htpasswd stay in force";
 	struct proxy *px = ms->ms_px;
 	char err[CONF_ERR_MAX];
-	struct snap *s = NULL;
-	struct htpasswd *ht;
+	struct snap *s = NULL, *cur = snap_get(px);
+	struct htpasswd *ht = NULL;
+	struct token_table *tok = NULL;
 	const struct conf_proxy *p;
 
-	if (!htpasswd_only) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL) {
-			log_error("reload: out of memory (the old configuration stays)");
+	if (htpasswd_only) {
+		str_copy(ms->ms_ht_path, sizeof(ms->ms_ht_path), cur->s_conf.c_proxy.p_htpasswd);
+		/* Load with the current snapshot's path and opt-ins. */
+		ht = main_reload_htpasswd(ms, &cur->s_conf.c_proxy, err, sizeof(err));
+		if (ht == NULL) {
+			log_error("reload rejected: %s (the old htpasswd stays in force)", err);
 			goto out_fail;
 		}
-		atomic_init(&s->s_refs, 1);
-		conf_defaults(&s->s_conf);
-		if (conf_load(&s->s_conf, ms->ms_conf_path, err, sizeof(err)) < 0) {
-			free(s);
-			s = NULL;
-			log_error("reload rejected: %s (the old configuration stays)", err);
-			goto out_fail;
-		}
-		p = &s->s_conf.c_proxy;
-		if (px->px_tls) {
-			s->s_tls = main_load_tls(p, err, sizeof(err));
-			if (s->s_tls == NULL) {
-				/*
-				 * Keep serving the old certificate, but do not hold back the rest
-				 * (a root-only key cannot be re-read after the privilege drop).
-				 */
-				struct snap *cur = snap_get(px);
-
-				log_error(
-				    "reload: certificate not reloaded: %s (the old certificate "
-				    "stays)",
-				    err);
-				s->s_tls = tls_ctx_ref(cur->s_tls);
-				snap_put(cur);
-			}
-		}
-		{
-			/* what a reload does take over: see usage() and the README */
-			static const char *const reloaded[] = { "htpasswd",
-								"allow_plain_passwords",
-								"tls_cert",
-								"tls_key",
-								"auth",
-								"tokens",
-								"token_max_age",
-								"client_ca",
-								"client_crl",
-								"client_cert",
-								"client_user_from",
-								"realm",
-								NULL };
-			char keys[512];
-
-			if (conf_keys_changed(&px->px_conf, &s->s_conf, "proxy", reloaded, keys,
-					      sizeof(keys)) > 0)
-				log_warn(
-				    "reload: [proxy] %s changed: kept as started until a "
-				    "restart (a reload takes htpasswd, tokens, auth, client_*, "
-				    "the certificate, [acl] and [limits])",
-				    keys);
-		}
-		main_warn_acl(&s->s_conf);
-		if (main_reload_tokens(ms, p) < 0)
-			goto out_fail;
-		if (!(p->p_auth & CONF_AUTH_BASIC)) {
-			/* no Basic on this listener: no htpasswd to read, nobody logs in by password */
-			ms->ms_ht_path[0] = '\0';
-			log_info("reloaded %s: %zu [acl] entr%s (auth without basic)",
-				 ms->ms_conf_path, s->s_conf.c_nacl,
-				 s->s_conf.c_nacl == 1 ? "y" : "ies");
-			snap_publish(px, s);
-			auth_set_htpasswd(px->px_auth, NULL);
-			main_ht_stat(ms);
-			atomic_fetch_add(&px->px_mg.g_reload_ok, 1);
-			return;
-		}
-	} else {
-		p = &px->px_conf.c_proxy;
-		{
-			struct snap *cur = snap_get(px);
-
-			str_copy(ms->ms_ht_path, sizeof(ms->ms_ht_path),
-				 cur->s_conf.c_proxy.p_htpasswd);
-			ht = NULL;
-			/* Load with the current snapshot's path and opt-ins. */
-			ht = main_load_htpasswd(ms, &cur->s_conf.c_proxy, err, sizeof(err));
-			snap_put(cur);
-		}
-		goto out_check_ht;
-	}
-	ht = main_load_htpasswd(ms, p, err, sizeof(err));
-out_check_ht:
-	if (ht == NULL) {
-		log_error("reload rejected: %s (the old htpasswd stays in force)", err);
-		goto out_fail;
-	}
-	if (htpasswd_count(ht) == 0) {
-		log_error("reload rejected: %s: no usable entry (the old htpasswd stays in force)",
-			  s ? s->s_conf.c_proxy.p_htpasswd : ms->ms_ht_path);
-		htpasswd_unref(ht);
-		goto out_fail;
-	}
-	if (s != NULL) {
-		str_copy(ms->ms_ht_path, sizeof(ms->ms_ht_path), s->s_conf.c_proxy.p_htpasswd);
-		log_info("reloaded %s: %zu user(s), %zu [acl] entr%s%s", ms->ms_conf_path,
-			 htpasswd_count(ht), s->s_conf.c_nacl, s->s_conf.c_nacl == 1 ? "y" : "ies",
-			 px->px_tls ? ", certificate" : "");
-		snap_publish(px, s);
-		s = NULL;
-	} else {
 		log_info("reloaded %s: %zu user(s)", ms->ms_ht_path, htpasswd_count(ht));
+		goto out_publish;
 	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		log_error("reload: out of memory (%s)", nothing);
+		goto out_fail;
+	}
+	atomic_init(&s->s_refs, 1);
+	conf_defaults(&s->s_conf);
+	if (conf_load(&s->s_conf, ms->ms_conf_path, err, sizeof(err)) < 0) {
+		free(s);
+		s = NULL;
+		log_error("reload rejected: %s (%s)", err, nothing);
+		goto out_fail;
+	}
+	p = &s->s_conf.c_proxy;
+	if (px->px_tls) {
+		s->s_tls = main_load_tls(p, err, sizeof(err));
+		if (s->s_tls == NULL && main_client_tls_changed(&cur->s_conf.c_proxy, p)) {
+			log_error("reload rejected: %s; auth or client_* changed and the old TLS "
+				  "context cannot enforce the new settings (%s)",
+				  err, nothing);
+			goto out_fail;
+		}
+		if (s->s_tls == NULL) {
+			/*
+			 * Keep serving the old certificate, but do not hold back the rest
+			 * (a root-only key cannot be re-read after the privilege drop).
+			 */
+			log_error("reload: certificate not reloaded: %s (the old certificate "
+				  "stays)",
+				  err);
+			s->s_tls = tls_ctx_ref(cur->s_tls);
+		}
+	}
+	main_reload_warn_kept(ms, &s->s_conf);
+	if (main_tokens_load(p, &tok, err, sizeof(err)) < 0) {
+		log_error("reload rejected: %s (%s)", err, nothing);
+		goto out_fail;
+	}
+	if (p->p_auth & CONF_AUTH_BASIC) {
+		ht = main_reload_htpasswd(ms, p, err, sizeof(err));
+		if (ht == NULL) {
+			log_error("reload rejected: %s (%s)", err, nothing);
+			goto out_fail;
+		}
+	}
+	/* without Basic: no htpasswd to read (none watched), nobody logs in by password */
+	str_copy(ms->ms_ht_path, sizeof(ms->ms_ht_path), ht ? p->p_htpasswd : "");
+	main_warn_acl(&s->s_conf);
+	log_info("reloaded %s: %zu user(s), %zu [acl] entr%s%s%s", ms->ms_conf_path,
+		 ht ? htpasswd_count(ht) : 0, s->s_conf.c_nacl, s->s_conf.c_nacl == 1 ? "y" : "ies",
+		 px->px_tls ? ", certificate" : "", ht ? "" : " (auth without basic)");
+	main_tokens_commit(ms, p, tok);
+	snap_publish(px, s);
+	s = NULL;
+out_publish:
 	auth_set_htpasswd(px->px_auth, ht);
 	main_ht_stat(ms);
+	snap_put(cur);
 	atomic_fetch_add(&px->px_mg.g_reload_ok, 1);
 	return;
 out_fail:
+	token_unref(tok);
 	if (s != NULL)
 		snap_put(s);
+	snap_put(cur);
 	main_ht_stat(ms); /* do not retry the same bad file every second */
 	atomic_fetch_add(&px->px_mg.g_reload_failed, 1);
 }
@@ -402,7 +441,7 @@ static void main_poll_cb(struct ev_loop *loop, int fd, uint32_t events, void *ar
 	(void)events;
 	if (main_file_changed(ms->ms_tok_path, &ms->ms_tok_st, ms->ms_tok_st_ok)) {
 		log_info("%s changed: reloading it", ms->ms_tok_path);
-		if (main_reload_tokens(ms, NULL) == 0)
+		if (main_reload_tokens(ms) == 0)
 			atomic_fetch_add(&ms->ms_px->px_mg.g_reload_ok, 1);
 		else
 			atomic_fetch_add(&ms->ms_px->px_mg.g_reload_failed, 1);

@@ -354,6 +354,59 @@ static int tls_digest_file(EVP_MD_CTX *md, const char *path)
 }
 
 /*
+ * The verdict id of an mTLS context (its session id context, below), kept in the context's
+ * ex_data: tls_peer_recheck() compares a connection's context with the current one by it.
+ * A context without client certificates has none.
+ */
+struct tls_vid {
+	unsigned int v_n;
+	unsigned char v_sid[EVP_MAX_MD_SIZE];
+};
+static int tls_vid_idx = -1;
+static pthread_once_t tls_vid_once = PTHREAD_ONCE_INIT;
+
+static void tls_vid_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static void tls_vid_init(void)
+{
+	tls_vid_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_vid_free);
+}
+
+static int tls_vid_set(SSL_CTX *ctx, const unsigned char *sid, unsigned int n)
+{
+	struct tls_vid *v;
+
+	pthread_once(&tls_vid_once, tls_vid_init);
+	if (tls_vid_idx < 0 || SSL_CTX_get_ex_data(ctx, tls_vid_idx) != NULL)
+		return -1; /* set once per context */
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	memcpy(v->v_sid, sid, n);
+	v->v_n = n;
+	if (SSL_CTX_set_ex_data(ctx, tls_vid_idx, v) != 1) {
+		free(v);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct tls_vid *tls_vid_get(SSL_CTX *ctx)
+{
+	pthread_once(&tls_vid_once, tls_vid_init);
+	return tls_vid_idx < 0 ? NULL : SSL_CTX_get_ex_data(ctx, tls_vid_idx);
+}
+
+/*
  * Session resumption skips certificate verification: a session (or ticket: the ticket keys
  * outlive a reload) made before a CRL update would let a revoked certificate back in, and
  * one made under optional (or without mTLS) would pass a require listener without any. So
@@ -376,10 +429,48 @@ static int tls_set_clients_sid(SSL_CTX *ctx, const char *ca_file, const char *cr
 	    tls_digest_file(md, ca_file) == 0 && EVP_DigestUpdate(md, "\0", 1) == 1 &&
 	    (crl_file == NULL || crl_file[0] == '\0' || tls_digest_file(md, crl_file) == 0) &&
 	    EVP_DigestFinal_ex(md, sid, &n) == 1 && n <= SSL_MAX_SID_CTX_LENGTH &&
-	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1)
+	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1 && tls_vid_set(ctx, sid, n) == 0)
 		rc = 0;
 	EVP_MD_CTX_free(md);
 	return rc;
+}
+
+/*
+ * With CRL_CHECK_ALL a CA without a CRL refuses every certificate it issued: say so at
+ * load time, naming the CA, rather than refusing every client later. 0 or -1 with err.
+ */
+static int tls_crl_each_ca(X509_STORE *store, char *err, size_t errlen)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	int i, j;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		bool found = false;
+		char subj[160];
+
+		if (ca == NULL)
+			continue;
+		for (j = 0; j < sk_X509_OBJECT_num(objs) && !found; j++) {
+			X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, j));
+
+			found = crl != NULL && X509_NAME_cmp(X509_CRL_get_issuer(crl),
+							     X509_get_subject_name(ca)) == 0;
+		}
+		if (found)
+			continue;
+		X509_NAME_oneline(X509_get_subject_name(ca), subj, sizeof(subj));
+		for (char *u = subj; *u; u++) /* goes to the log: no forged lines */
+			if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+				*u = '?';
+		snprintf(err, errlen,
+			 "client_crl: no CRL of the client CA %s (with client_crl, every CA of "
+			 "client_ca needs its CRL in the file: openssl ca -gencrl, then cat the "
+			 "CRLs into one PEM file)",
+			 subj);
+		return -1;
+	}
+	return 0;
 }
 
 int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *crl_file,
@@ -413,7 +504,10 @@ int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *c
 				"client_crl must be a PEM file (openssl ca -gencrl)");
 			return -1;
 		}
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+		/* every certificate of the chain, intermediates too: a revoked sub-CA is refused */
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+		if (tls_crl_each_ca(store, err, errlen) < 0)
+			return -1;
 	}
 	if (tls_set_clients_sid(ctx, ca_file, crl_file, require) < 0) {
 		tls_err(err, errlen, ca_file, "cannot digest the client CA and CRL",
@@ -470,44 +564,56 @@ static int tls_name_cn(X509 *cert, struct tls_peer *out)
 static int tls_name_san(X509 *cert, struct tls_peer *out)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int types[2] = { GEN_DNS, GEN_EMAIL }, k, i, rc = -1;
+	static const int types[2] = { GEN_DNS, GEN_EMAIL };
+	static const char *const tname[2] = { "DNS", "email" };
+	const GENERAL_NAME *one = NULL;
+	int k, i, n = 0, rc = -1;
 
 	snprintf(out->tp_why, sizeof(out->tp_why),
 		 "certificate has no DNS or email subjectAltName");
-	/* the first DNS name; only a certificate without any DNS name falls back to email */
-	for (k = 0; k < 2 && gens != NULL; k++) {
+	/* the DNS name; only a certificate without any DNS name falls back to email */
+	for (k = 0; k < 2 && gens != NULL && n == 0; k++)
 		for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
 			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-			if (g->type == types[k])
-				break;
+			if (g->type == types[k] && n++ == 0)
+				one = g;
 		}
-		if (i == sk_GENERAL_NAME_num(gens))
-			continue;
-		rc = tls_name_copy(sk_GENERAL_NAME_value(gens, i)->d.ia5, out);
+	k--;
+	if (n > 1) {
+		/* two names: which one is meant is a guess; refuse rather than guess (as for CNs) */
+		snprintf(out->tp_why, sizeof(out->tp_why),
+			 "certificate has %d %s subjectAltNames (one is needed)", n, tname[k]);
+	} else if (n == 1) {
+		rc = tls_name_copy(one->d.ia5, out);
 		if (rc < 0)
 			snprintf(out->tp_why, sizeof(out->tp_why),
 				 "certificate subjectAltName %s is not a valid user name "
 				 "([A-Za-z0-9._@+-])",
-				 k == 0 ? "DNS" : "email");
-		break;
+				 tname[k]);
 	}
 	GENERAL_NAMES_free(gens);
 	return rc;
 }
 
-void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
+/* The notAfter of cert as a time_t; 0 when unreadable (treated as expired). */
+static time_t tls_not_after(const X509 *cert)
 {
-	SSL *ssl = (SSL *)t;
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	long v;
+	struct tm tm;
 
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+/* The verdict on cert given the chain verification result v (see tls_peer_get). */
+static void tls_peer_judge(X509 *cert, long v, bool san, struct tls_peer *out)
+{
 	memset(out, 0, sizeof(*out));
 	out->tp_state = TLS_PEER_NONE;
 	if (cert == NULL)
 		return;
 	out->tp_state = TLS_PEER_REJECTED;
-	v = SSL_get_verify_result(ssl);
 	if (v != X509_V_OK) {
 		snprintf(out->tp_why, sizeof(out->tp_why), "client certificate not verified: %s",
 			 X509_verify_cert_error_string(v));
@@ -518,5 +624,64 @@ void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
 		out->tp_user_len = 0;
 		return;
 	}
+	out->tp_not_after = tls_not_after(cert);
 	out->tp_state = TLS_PEER_OK;
+}
+
+void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
+{
+	SSL *ssl = (SSL *)t;
+
+	tls_peer_judge(SSL_get0_peer_certificate(ssl), SSL_get_verify_result(ssl), san, out);
+}
+
+/*
+ * The client's chain verified again, as OpenSSL's handshake does (ssl_verify_cert_chain):
+ * ctx's store (CA, CRL and its flags), ctx's parameters (depth), purpose sslclient.
+ */
+static long tls_verify_again(SSL *ssl, SSL_CTX *ctx, X509 *cert)
+{
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	long v = X509_V_ERR_OUT_OF_MEM;
+
+	if (x != NULL &&
+	    X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(ctx), cert,
+				SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_default(x, "ssl_client") == 1 &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(x), SSL_CTX_get0_param(ctx)) == 1) {
+		v = X509_verify_cert(x) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(x);
+		if (v == X509_V_OK && X509_STORE_CTX_get_error(x) != X509_V_OK)
+			v = X509_STORE_CTX_get_error(x);
+	}
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return v;
+}
+
+void tls_peer_recheck(struct tls *t, struct tls_ctx *tctx, bool san, struct tls_peer *out)
+{
+	SSL *ssl = (SSL *)t;
+	SSL_CTX *ctx = (SSL_CTX *)tctx;
+	const struct tls_vid *was = tls_vid_get(SSL_get_SSL_CTX(ssl)), *now = tls_vid_get(ctx);
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+
+	if (now == NULL) { /* client certificates are no longer asked for */
+		tls_peer_judge(NULL, X509_V_OK, san, out);
+		return;
+	}
+	if (was != NULL && was->v_n == now->v_n && memcmp(was->v_sid, now->v_sid, now->v_n) == 0) {
+		/* judged as before: only client_user_from may have changed */
+		tls_peer_judge(cert, SSL_get_verify_result(ssl), san, out);
+		return;
+	}
+	if (cert == NULL) {
+		tls_peer_judge(NULL, X509_V_OK, san, out);
+		if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT) {
+			out->tp_state = TLS_PEER_REJECTED;
+			snprintf(out->tp_why, sizeof(out->tp_why),
+				 "no client certificate, now required (client_cert = require)");
+		}
+		return;
+	}
+	tls_peer_judge(cert, tls_verify_again(ssl, ctx, cert), san, out);
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define TLS_TICKET_ROTATE_S 3600
 
@@ -55,8 +56,9 @@ void tls_tickets_rotate(void);
  * Client certificates (mTLS). tls_ctx_set_clients() makes ctx ask every client for a
  * certificate issued by the CA(s) in ca_file (PEM), chain depth at most
  * TLS_CLIENT_DEPTH, validity, key usage/EKU (clientAuth) checked by OpenSSL, and, with a
- * crl_file (PEM, may be ""), the leaf checked against it (X509_V_FLAG_CRL_CHECK: no
- * CRL for the issuer means every certificate is refused). require: a client without a
+ * crl_file (PEM, may be ""), every certificate of the chain checked against it
+ * (X509_V_FLAG_CRL_CHECK_ALL: the leaf and each intermediate need their issuer's CRL, or
+ * they are refused; a CA of ca_file without a CRL in crl_file is an error here). require: a client without a
  * valid certificate fails the handshake. Otherwise (optional) the handshake completes
  * and tls_peer_get() reports what the client presented. Returns 0 or -1 with err.
  */
@@ -74,13 +76,22 @@ struct tls_peer {
 	enum tls_peer_state tp_state;
 	char tp_user[TLS_PEER_USER_MAX];
 	size_t tp_user_len;
+	time_t tp_not_after; /* OK: the certificate's notAfter (UTC); it is refused after it */
 	char tp_why[128];
 };
 /*
  * The identity of t's client after the handshake: the subject's commonName (exactly
- * one), or with san the first DNS name of subjectAltName, else its first email
- * address. The name must be a valid user name (conf_name_valid), else REJECTED.
+ * one), or with san the DNS name of subjectAltName (exactly one), else, without any DNS
+ * name, its email address (exactly one). The name must be a valid user name (conf_name_valid), else REJECTED.
  */
 void tls_peer_get(struct tls *t, bool san, struct tls_peer *out);
+/*
+ * The verdict on t's client again, under ctx (the context now in force, after a reload):
+ * when ctx judges clients as t's own context did (same client_cert mode, CA file and CRL
+ * file, i.e. the same session id context) only the name is derived again; otherwise the
+ * client's chain is verified again against ctx's CA, CRL and limits. A client without a
+ * certificate is REJECTED when ctx requires one. ctx without client certificates: NONE.
+ */
+void tls_peer_recheck(struct tls *t, struct tls_ctx *ctx, bool san, struct tls_peer *out);
 
 #endif

@@ -7,6 +7,8 @@
 #                                   $PKI/NAME.pem, .key; ARGS go to `openssl ca`
 #                                   (-startdate/-enddate for an expired one)
 #   PKI_SAN=DNS:x pki_client ...    with a subjectAltName
+#   pki_subca PARENT NAME           an intermediate CA NAME signed by PARENT (then
+#                                   `pki_client NAME ...` issues from it)
 #   pki_revoke CA NAME              revokes NAME and writes the CRL $PKI/CA.crl
 #   pki_crl CA                      (re)writes $PKI/CA.crl
 
@@ -15,8 +17,9 @@ mkdir -p "$PKI"
 
 _pki() { openssl "$@" >>"$PKI/openssl.log" 2>&1 || { tail -5 "$PKI/openssl.log"; fail "openssl $1 failed"; }; }
 
-pki_ca() {
-	local n=$1 days=${2:-30} db=$PKI/$1.db
+# _pki_db NAME: NAME's `openssl ca` database and config ($PKI/NAME.cnf)
+_pki_db() {
+	local n=$1 db=$PKI/$1.db
 	mkdir -p "$db"
 	: >"$db/index.txt"
 	echo 1000 >"$db/serial"
@@ -44,10 +47,27 @@ commonName = supplied
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
+[ subca ]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
 EOF
+}
+
+pki_ca() {
+	local n=$1 days=${2:-30}
+	_pki_db "$n"
 	_pki req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$n" \
 		-days "$days" -keyout "$PKI/$n.key" -out "$PKI/$n.pem" \
 		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+}
+
+pki_subca() {
+	local parent=$1 n=$2
+	_pki_db "$n"
+	_pki req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$n" \
+		-keyout "$PKI/$n.key" -out "$PKI/$n.csr"
+	_pki ca -batch -config "$PKI/$parent.cnf" -extensions subca -notext \
+		-in "$PKI/$n.csr" -out "$PKI/$n.pem"
 }
 
 pki_client() {

@@ -38,7 +38,7 @@ px_conf "auth = mtls, token, basic" "tokens = $TOK" "client_ca = $PKI/ca.pem" "c
 px_start
 run_check
 check "AUTH-3 passes: CA valid for a year, CRL fresh ($(evidence_of AUTH-3 | tr '\n' '|'))" [ "$(status_of AUTH-3)" = pass ]
-check "AUTH-3 evidence names the CA and the CRL" bash -c "grep -q 'ca.pem: /CN=ca, 36[45] days left' <<<'$(evidence_of AUTH-3)' && grep -q 'ca.crl: 0 revoked, nextUpdate in' <<<'$(evidence_of AUTH-3)'"
+check "AUTH-3 evidence names the CA and the CRL" bash -c "grep -q 'ca.pem: /CN=ca, 36[45] days left' <<<'$(evidence_of AUTH-3)' && grep -q 'ca.crl: CRL of /CN=ca: 0 revoked, nextUpdate in' <<<'$(evidence_of AUTH-3)'"
 check "AUTH-4 passes: 0640 root:$(id -gn "$PX_USER")" [ "$(status_of AUTH-4)" = pass ]
 check "AUTH-5 warns: an old token and one of unknown age" [ "$(status_of AUTH-5)" = warn ]
 check "... the old one by line and age" grep -Eq "tokens:2: user alice token ${old_hash:0:12}: [0-9]+ days old" <<<"$(evidence_of AUTH-5)"
@@ -80,6 +80,15 @@ px_start
 pki_crl shortca
 run_check
 check "AUTH-3 warns once the CRL is fresh: the CA expires within 30 days" [ "$(status_of AUTH-3)" = warn ]
+# two CAs in client_ca, the CRL of only one (the proxy would refuse every client of the other)
+cat "$PKI/shortca.pem" "$PKI/ca.pem" >"$PKI/two-ca.pem"
+px_conf "auth = mtls" "client_ca = $PKI/two-ca.pem" "client_crl = $PKI/shortca.crl" "client_cert = require" "token_max_age = 1d"
+run_check
+check "AUTH-3 fails: a CA of client_ca without its CRL ($(evidence_of AUTH-3 | tail -1))" bash -c "[ '$(status_of AUTH-3)' = fail ] && grep -q 'NO CRL of /CN=ca in .*shortca.crl' <<<'$(evidence_of AUTH-3)'"
+cat "$PKI/shortca.crl" "$PKI/ca.crl" >"$PKI/two.crl"
+px_conf "auth = mtls" "client_ca = $PKI/two-ca.pem" "client_crl = $PKI/two.crl" "client_cert = require" "token_max_age = 1d"
+run_check
+check "AUTH-3 reads every CRL of the file: with both, only the short CA warns" bash -c "[ '$(status_of AUTH-3)' = warn ] && [ \$(grep -c 'CRL of /CN=' <<<'$(evidence_of AUTH-3)') = 2 ]"
 
 # config validation: FILE:LINE, and the proxy refuses to start
 bad=$TFG_TMP/bad.conf

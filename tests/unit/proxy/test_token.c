@@ -309,6 +309,21 @@ static void test_ident(void)
 	       "bad token beside a good certificate fails");
 	ok(auth_throttle_check(ia, key, 4, auth_now_ms()) > 0,
 	   "three token failures reach auth_fail_limit = 3: throttled");
+	/* Basic a…ab:pw (64-byte user) beside a certificate for a…a (63 bytes) */
+	is_int(
+	    resolve("mb",
+		    "Basic YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYW"
+		    "FhYWFhYWFhYWFhYWFhYWFhYjpwdw==",
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", TLS_PEER_OK,
+		    &id),
+	    IDENT_FAIL, "an overlong Basic user is not cut to match a certificate: failure");
+	is_str(id.id_why, "Basic user name longer than 63 bytes", "... saying why");
+	is_int(
+	    resolve("b",
+		    "Basic YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYW"
+		    "FhYWFhYWFhYWFhYWFhYWFhYjpwdw==",
+		    NULL, TLS_PEER_NONE, &id),
+	    IDENT_FAIL, "an overlong Basic user alone: failure");
 
 	subtest("ident_challenge");
 	ident_challenge(CONF_AUTH_BASIC | CONF_AUTH_TOKEN, bt, 2, "R \"q\"", hdr, sizeof(hdr));
