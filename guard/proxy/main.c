@@ -145,17 +145,13 @@ static struct htpasswd *main_load_htpasswd(struct main_state *ms, const struct c
 	return ht;
 }
 
-static struct tls_ctx *main_load_tls(const struct conf_proxy *p, char *err, size_t errlen)
+/* mTLS: the client CA (and CRL) belong to the context, so SIGHUP reloads them too. Takes
+ * over t: returns it, or NULL (t freed) with a reason in err. */
+static struct tls_ctx *main_tls_clients(struct tls_ctx *t, const struct conf_proxy *p, char *err,
+					size_t errlen)
 {
-	struct tls_ctx *t;
-
-	if (main_check_file(p->p_tls_cert, false, err, errlen) < 0 ||
-	    main_check_file(p->p_tls_key, true, err, errlen) < 0)
-		return NULL;
-	t = tls_ctx_new(p->p_tls_cert, p->p_tls_key, err, errlen);
-	if (t == NULL || !(p->p_auth & CONF_AUTH_MTLS))
+	if (!(p->p_auth & CONF_AUTH_MTLS))
 		return t;
-	/* mTLS: the client CA (and CRL) belong to the context, so SIGHUP reloads them too */
 	if (main_check_file(p->p_client_ca, false, err, errlen) < 0 ||
 	    (p->p_client_crl[0] != '\0' &&
 	     main_check_file(p->p_client_crl, false, err, errlen) < 0) ||
@@ -165,6 +161,19 @@ static struct tls_ctx *main_load_tls(const struct conf_proxy *p, char *err, size
 		return NULL;
 	}
 	return t;
+}
+
+static struct tls_ctx *main_load_tls(const struct conf_proxy *p, char *err, size_t errlen)
+{
+	struct tls_ctx *t;
+
+	if (main_check_file(p->p_tls_cert, false, err, errlen) < 0 ||
+	    main_check_file(p->p_tls_key, true, err, errlen) < 0)
+		return NULL;
+	t = tls_ctx_new(p->p_tls_cert, p->p_tls_key, err, errlen);
+	if (t == NULL)
+		return NULL;
+	return main_tls_clients(t, p, err, errlen);
 }
 
 static void main_tok_warn(void *arg, const char *file, unsigned line, const char *msg)
@@ -370,11 +379,31 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 				  err, nothing);
 			goto out_fail;
 		}
-		if (s->s_tls == NULL) {
+		if (s->s_tls == NULL && (p->p_auth & CONF_AUTH_MTLS)) {
 			/*
-			 * Keep serving the old certificate, but do not hold back the rest
-			 * (a root-only key cannot be re-read after the privilege drop).
+			 * The certificate cannot be reloaded (a root-only key cannot be re-read
+			 * after the privilege drop), but a new CRL must still apply: the old
+			 * certificate and key in a new context with the new client CA/CRL.
 			 */
+			char why[CONF_ERR_MAX];
+			struct tls_ctx *t = tls_ctx_new_from(cur->s_tls, why, sizeof(why));
+
+			if (t != NULL)
+				t = main_tls_clients(t, p, why, sizeof(why));
+			if (t == NULL) {
+				log_error(
+				    "reload rejected: %s; and the client CA/CRL cannot be applied "
+				    "with the old certificate: %s (%s)",
+				    err, why, nothing);
+				goto out_fail;
+			}
+			log_error(
+			    "reload: certificate not reloaded: %s (the old certificate stays; "
+			    "client CA and CRL reloaded)",
+			    err);
+			s->s_tls = t;
+		} else if (s->s_tls == NULL) {
+			/* Keep serving the old certificate, but do not hold back the rest. */
 			log_error("reload: certificate not reloaded: %s (the old certificate "
 				  "stays)",
 				  err);

@@ -155,7 +155,8 @@ out:
 
 /* ---- contexts ---------------------------------------------------------------------- */
 
-struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+/* A context with the profile, resumption and ticket keys set, no certificate yet. */
+static SSL_CTX *tls_ctx_base(char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 	static const unsigned char sid_ctx[] = "tfguard-proxy";
@@ -193,7 +194,18 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 			"is OpenSSL >= 3.0?");
 		goto out_free;
 	}
+	return ctx;
+out_free:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
 
+struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = tls_ctx_base(err, errlen);
+
+	if (ctx == NULL)
+		return NULL;
 	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		tls_err(err, errlen, key, "cannot load the private key",
@@ -214,6 +226,33 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 out_free:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+struct tls_ctx *tls_ctx_new_from(struct tls_ctx *old, char *err, size_t errlen)
+{
+	SSL_CTX *o = (SSL_CTX *)old, *ctx;
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = SSL_CTX_get0_certificate(o);
+	EVP_PKEY *key = SSL_CTX_get0_privatekey(o);
+
+	if (leaf == NULL || key == NULL) {
+		snprintf(err, errlen, "tls: the running context has no certificate to reuse");
+		return NULL;
+	}
+	ctx = tls_ctx_base(err, errlen);
+	if (ctx == NULL)
+		return NULL;
+	/* the same objects, reference-counted: nothing is read from disk */
+	if (SSL_CTX_get0_chain_certs(o, &chain) != 1 || SSL_CTX_use_certificate(ctx, leaf) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    (chain != NULL && SSL_CTX_set1_chain(ctx, chain) != 1) ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		tls_err(err, errlen, "tls", "cannot reuse the running certificate and key",
+			"restart the proxy");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return (struct tls_ctx *)ctx;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

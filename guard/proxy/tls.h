@@ -31,6 +31,11 @@ struct tls;	/* an SSL */
 
 /* Returns a context, or NULL with "object: reason (what to do)" in err. */
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
+/*
+ * A new context with the certificate chain and key of old (shared, not re-read): for a
+ * reload that must apply a new client CA/CRL while the key file is root-only.
+ */
+struct tls_ctx *tls_ctx_new_from(struct tls_ctx *old, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
 /* Takes one more reference on ctx (each reference is dropped with tls_ctx_free). */
 struct tls_ctx *tls_ctx_ref(struct tls_ctx *ctx);

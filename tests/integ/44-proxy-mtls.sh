@@ -130,11 +130,19 @@ check "san: two DNS names → 401 (no guessing which)" [ "$(mcode twodns "$(PURL
 check "... logged as such" grep -q 'failed login from 127.0.0.1 user "" (certificate has 2 DNS subjectAltNames (one is needed))' "$PX_LOG"
 check "san: no DNS name, one email → that is the user (200)" [ "$(mcode onemail "$(PURL /v1/models/churn)")" = 200 ]
 check "san: no DNS name, two emails → 401" [ "$(mcode twomail "$(PURL /v1/models/churn)")" = 401 ]
+# the server key made root-only (as a started-as-root proxy may keep it): the certificate
+# cannot be re-read after the privilege drop, but the new CRL must still apply
+chown root "$TFG_TMP/key.pem"
 pki_revoke ca svc
 kill -HUP "$PX_PID"
+poll 5000 grep -q 'certificate not reloaded: .*client CA and CRL reloaded' "$PX_LOG" ||
+	fail "reload with a root-only key did not say the client CA and CRL were reloaded"
+say "ok: $(grep -m1 'client CA and CRL reloaded' "$PX_LOG")"
 QUIET=1 poll 5000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert '$TFG_TMP/cert.pem' --resolve localhost:$PX_PORT:127.0.0.1 --cert '$PKI/svc.pem' --key '$PKI/svc.key' '$(PURL /v1/models/churn)')\" = 401 ]" ||
 	fail "svc still accepted after its revocation and SIGHUP"
-say "ok: a certificate revoked later is refused after SIGHUP reloads the CRL"
+say "ok: a certificate revoked later is refused after SIGHUP reloads the CRL (server key root-only)"
+check "the old server certificate still serves" [ "$(mcode twodns -o /dev/null "$(PURL /v1/models/churn)")" = 401 ]
+chown "$PX_USER" "$TFG_TMP/key.pem"
 
 # ---- session resumption cannot carry a certificate past its revocation --------------------
 # (session tickets outlive a reload: the session id context is bound to the CA and CRL)
