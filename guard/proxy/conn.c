@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "accesslog.h"
@@ -70,6 +71,8 @@ enum conn_state {
 /* Buffer for response bytes: the head limit plus room to stream the body in 16 KiB records. */
 #define CONN_UIN_EXTRA (16u << 10)
 #define CONN_LOG_PATH  512
+/* TLS: at most this much response body joins the head in one record (RFC 8446 §5.1). */
+#define CONN_TLS_RECORD (16u << 10)
 
 struct cbuf {
 	char *b;
@@ -91,6 +94,9 @@ struct conn {
 	size_t c_akeylen;
 	struct ev_timer c_timer;
 	uint32_t c_want_c, c_want_u;
+	/* The last read of the socket found it empty (short read, EAGAIN): skip reading
+	 * until epoll reports EPOLLIN, which clears the flag (no read that returns EAGAIN). */
+	bool c_c_drained, c_u_drained;
 	bool c_linger_started;
 	bool c_timed_out; /* the deadline fired: conn_step() runs conn_timeout_next() */
 	size_t c_linger_bytes;
@@ -156,6 +162,7 @@ static void conn_step(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_timeout_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg);
 static int conn_timeout_next(struct conn *c);
+static void conn_resp_coalesce(struct conn *c);
 
 /* Pushes the current phase's deadline back after progress (body idle timeouts). */
 static void conn_rearm(struct conn *c, uint64_t ms)
@@ -252,11 +259,16 @@ static ssize_t conn_cread(struct conn *c, void *p, size_t n)
 {
 	ssize_t r;
 
+	if (c->c_c_drained && (c->c_tls == NULL || !tls_pending(c->c_tls)))
+		return TLS_WANT_READ;
 	if (c->c_tls != NULL)
 		return tls_read(c->c_tls, p, n);
 	r = recv(c->c_fd, p, n, 0);
-	if (r < 0)
+	if (r < 0) {
+		c->c_c_drained = errno == EAGAIN;
 		return (errno == EAGAIN || errno == EINTR) ? TLS_WANT_READ : -1;
+	}
+	c->c_c_drained = (size_t)r < n;
 	return r;
 }
 
@@ -298,8 +310,12 @@ static int conn_flush(struct conn *c)
 
 static ssize_t conn_uread(struct conn *c, void *p, size_t n)
 {
-	ssize_t r = recv(c->c_up->u_fd, p, n, 0);
+	ssize_t r;
 
+	if (c->c_u_drained)
+		return TLS_WANT_READ;
+	r = recv(c->c_up->u_fd, p, n, 0);
+	c->c_u_drained = r < 0 ? errno == EAGAIN : (size_t)r < n;
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return TLS_WANT_READ;
 	return r;
@@ -828,6 +844,7 @@ static int conn_h_tls_handshake(struct conn *c)
 		c->c_tls = tls_new(s->s_tls, c->c_fd);
 		if (c->c_tls == NULL)
 			return CONN_CLOSE;
+		tls_track_reads(c->c_tls, &c->c_c_drained);
 	}
 	r = tls_handshake(c->c_tls);
 	if (r == 1)
@@ -942,6 +959,8 @@ static int conn_h_upstream_connect(struct conn *c)
 			return conn_error(c, 502, "Backend unavailable", NULL);
 		}
 		c->c_up_bytes = false;
+		/* nothing can be there to read before our request went out */
+		c->c_u_drained = true;
 	}
 	r = upstream_connect_poll(c->c_up);
 	if (r == 0) {
@@ -974,18 +993,46 @@ static int conn_up_failed_early(struct conn *c, const char *what)
 	return conn_error(c, 502, "Backend closed the connection", NULL);
 }
 
+/*
+ * The head, and with it the part of a Content-Length body already read, in one
+ * sendmsg() (the body straight out of c_in, no copy); the rest of the body follows
+ * in CONN_BODY_TO_UPSTREAM.
+ */
 static int conn_h_send_head(struct conn *c)
 {
 	while (cbuf_pending(&c->c_uout) > 0) {
-		ssize_t r = conn_uwrite(c, c->c_uout.b + c->c_uout.off, cbuf_pending(&c->c_uout));
+		size_t head = cbuf_pending(&c->c_uout), body = 0;
+		struct iovec iov[2] = { { c->c_uout.b + c->c_uout.off, head } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
+		ssize_t r;
 
-		if (r == TLS_WANT_WRITE) {
+		/* POST only: a GET may be retried on a fresh socket, with its body unsent */
+		if (c->c_req.r_method == HTTP_M_POST && c->c_req.r_framing == HTTP_BODY_LENGTH &&
+		    c->c_body_left > 0) {
+			body = cbuf_pending(&c->c_in);
+			if (body > c->c_body_left)
+				body = (size_t)c->c_body_left;
+			iov[1] = (struct iovec){ c->c_in.b + c->c_in.off, body };
+			mh.msg_iovlen = body > 0 ? 2 : 1;
+		}
+		r = sendmsg(c->c_up->u_fd, &mh, MSG_NOSIGNAL);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 			c->c_want_u = EV_WRITE;
 			return CONN_WAIT;
 		}
 		if (r <= 0)
 			return conn_up_failed_early(c, strerror(errno));
-		c->c_uout.off += (size_t)r;
+		if ((size_t)r <= head) {
+			c->c_uout.off += (size_t)r;
+			continue;
+		}
+		c->c_uout.off += head;
+		r -= (ssize_t)head;
+		c->c_in.off += (size_t)r;
+		c->c_bytes_in += (uint64_t)r;
+		c->c_body_left -= (uint64_t)r;
+		if (c->c_body_left == 0)
+			c->c_body_done = true;
 	}
 	c->c_up->u_requests++;
 	return c->c_body_done ? CONN_READ_RESPONSE : CONN_BODY_TO_UPSTREAM;
@@ -1125,6 +1172,7 @@ static int conn_h_read_response(struct conn *c)
 				c->c_rch_val = 0;
 				if (c->c_resp.s_framing == HTTP_BODY_CHUNKED)
 					http_chunked_init(&c->c_rch, 0, true);
+				conn_resp_coalesce(c);
 				return CONN_BODY_TO_CLIENT;
 			}
 			if (r == HTTP_BAD) {
@@ -1176,54 +1224,123 @@ static int conn_response_done(struct conn *c)
 	return c->c_keepalive ? CONN_KEEPALIVE : CONN_CLOSING;
 }
 
+/* Response body bytes in c_uin that may go to the client now; -1: bad chunked framing. */
+static ssize_t conn_resp_avail(struct conn *c)
+{
+	size_t pend = cbuf_pending(&c->c_uin);
+
+	switch (c->c_resp.s_framing) {
+	case HTTP_BODY_LENGTH:
+		return (ssize_t)(pend < c->c_rbody_left ? pend : (size_t)c->c_rbody_left);
+	case HTTP_BODY_CHUNKED:
+		if (c->c_rch_val == 0 && pend > 0 && !c->c_rch.ch_done) {
+			ssize_t r = http_chunked_feed(&c->c_rch, c->c_uin.b + c->c_uin.off, pend);
+
+			if (r == HTTP_BAD)
+				return -1;
+			c->c_rch_val = (size_t)r;
+		}
+		return (ssize_t)c->c_rch_val;
+	case HTTP_BODY_CLOSE:
+		return (ssize_t)pend;
+	default:
+		return 0;
+	}
+}
+
+/* n body bytes left c_uin (sent, or moved into c_out behind the head). */
+static void conn_resp_consumed(struct conn *c, size_t n)
+{
+	c->c_uin.off += n;
+	if (c->c_resp.s_framing == HTTP_BODY_LENGTH)
+		c->c_rbody_left -= n;
+	else if (c->c_resp.s_framing == HTTP_BODY_CHUNKED)
+		c->c_rch_val -= n;
+}
+
+/*
+ * TLS: the body bytes already read join the head in c_out, up to one record, so that
+ * head and body leave in one record and one write (OpenSSL copies them into its
+ * record buffer anyway). Plain HTTP sends both with one sendmsg() instead, no copy.
+ * Runs once, before the first write of the head (a retried SSL_write must see the
+ * same bytes).
+ */
+static void conn_resp_coalesce(struct conn *c)
+{
+	ssize_t avail;
+	size_t n, room = c->c_out.cap - c->c_out.len;
+
+	if (c->c_tls == NULL || (avail = conn_resp_avail(c)) <= 0)
+		return;
+	n = (size_t)avail < room ? (size_t)avail : room;
+	if (n > CONN_TLS_RECORD)
+		n = CONN_TLS_RECORD;
+	memcpy(c->c_out.b + c->c_out.len, c->c_uin.b + c->c_uin.off, n);
+	c->c_out.len += n;
+	conn_resp_consumed(c, n);
+}
+
+/* Plain HTTP: the response head in c_out and avail body bytes of c_uin in one sendmsg(). */
+static ssize_t conn_send_head_body(struct conn *c, size_t avail)
+{
+	size_t head = cbuf_pending(&c->c_out);
+	struct iovec iov[2] = { { c->c_out.b + c->c_out.off, head },
+				{ c->c_uin.b + c->c_uin.off, avail } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = avail > 0 ? 2 : 1 };
+	ssize_t r = sendmsg(c->c_fd, &mh, MSG_NOSIGNAL);
+
+	if (r < 0)
+		return (errno == EAGAIN || errno == EINTR) ? TLS_WANT_WRITE : -1;
+	c->c_bytes_out += (uint64_t)r;
+	if ((size_t)r <= head) {
+		c->c_out.off += (size_t)r;
+		return r;
+	}
+	c->c_out.off = c->c_out.len = 0;
+	conn_resp_consumed(c, (size_t)r - head);
+	return r;
+}
+
 static int conn_h_body_to_client(struct conn *c)
 {
 	const struct conf_proxy *p = conn_cfg(c);
 	struct worker *w = c->c_w;
-	int r0;
 
-	r0 = conn_flush(c);
-	if (r0 != 1)
-		return r0;
+	while (c->c_tls == NULL && cbuf_pending(&c->c_out) > 0) {
+		ssize_t avail = conn_resp_avail(c), r;
+
+		if (avail < 0) {
+			metrics_add(&w->w_m.m_up_errors[METRICS_UP_BAD], 1);
+			return CONN_CLOSE;
+		}
+		r = conn_send_head_body(c, (size_t)avail);
+		if (r == TLS_WANT_WRITE)
+			return conn_want(c, r);
+		if (r <= 0)
+			return CONN_CLOSE;
+	}
+	if (cbuf_pending(&c->c_out) > 0) {
+		int r0 = conn_flush(c);
+
+		if (r0 != 1)
+			return r0;
+	}
 	c->c_resp_started = true;
 	for (;;) {
-		size_t avail, pend = cbuf_pending(&c->c_uin);
-		ssize_t r;
+		ssize_t avail = conn_resp_avail(c), r;
 
-		switch (c->c_resp.s_framing) {
-		case HTTP_BODY_LENGTH:
-			avail = pend < c->c_rbody_left ? pend : (size_t)c->c_rbody_left;
-			break;
-		case HTTP_BODY_CHUNKED:
-			if (c->c_rch_val == 0 && pend > 0 && !c->c_rch.ch_done) {
-				r = http_chunked_feed(&c->c_rch, c->c_uin.b + c->c_uin.off, pend);
-				if (r == HTTP_BAD) {
-					metrics_add(&w->w_m.m_up_errors[METRICS_UP_BAD], 1);
-					return CONN_CLOSE;
-				}
-				c->c_rch_val = (size_t)r;
-			}
-			avail = c->c_rch_val;
-			break;
-		case HTTP_BODY_CLOSE:
-			avail = pend;
-			break;
-		default:
-			avail = 0;
-			break;
+		if (avail < 0) {
+			metrics_add(&w->w_m.m_up_errors[METRICS_UP_BAD], 1);
+			return CONN_CLOSE;
 		}
 		if (avail > 0) {
-			r = conn_cwrite(c, c->c_uin.b + c->c_uin.off, avail);
+			r = conn_cwrite(c, c->c_uin.b + c->c_uin.off, (size_t)avail);
 			if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 				return conn_want(c, r);
 			if (r <= 0)
 				return CONN_CLOSE;
-			c->c_uin.off += (size_t)r;
 			c->c_bytes_out += (uint64_t)r;
-			if (c->c_resp.s_framing == HTTP_BODY_LENGTH)
-				c->c_rbody_left -= (uint64_t)r;
-			else if (c->c_resp.s_framing == HTTP_BODY_CHUNKED)
-				c->c_rch_val -= (size_t)r;
+			conn_resp_consumed(c, (size_t)r);
 			conn_rearm(c, p->p_response_timeout_ms);
 			continue;
 		}
@@ -1564,6 +1681,8 @@ static void conn_client_cb(struct ev_loop *loop, int fd, uint32_t events, void *
 {
 	struct conn *c = arg;
 
+	if (events & EPOLLIN)
+		c->c_c_drained = false;
 	if ((events & (EPOLLERR | EPOLLHUP)) && c->c_state != CONN_SEND_ERROR) {
 		/* The socket is dead both ways: nothing more can be said to the client. */
 		conn_close(c);
@@ -1582,6 +1701,8 @@ static void conn_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct conn *c = arg;
 
+	if (events & EPOLLIN)
+		c->c_u_drained = false;
 	if ((events & (EPOLLERR | EPOLLHUP)) && c->c_want_u == 0) {
 		/*
 		 * Level-triggered HUP cannot be masked: stop watching; the handler that next
