@@ -71,6 +71,12 @@ enum conn_state {
 /* Buffer for response bytes: the head limit plus room to stream the body in 16 KiB records. */
 #define CONN_UIN_EXTRA (16u << 10)
 #define CONN_LOG_PATH  512
+/*
+ * A keep-alive connection that stays idle this long gives back its buffers and header
+ * arrays (about 150 KiB of address space, the touched part of it resident); the next
+ * request takes them again. Busy connections keep them: no allocation per request.
+ */
+#define CONN_IDLE_SHRINK_MS 100
 /* TLS: at most this much response body joins the head in one record (RFC 8446 §5.1). */
 #define CONN_TLS_RECORD (16u << 10)
 
@@ -107,8 +113,8 @@ struct conn {
 	struct cbuf c_uout; /* the request head for the backend */
 
 	/* --- the request in progress --- */
-	bool c_req_active; /* a request head was read and is not logged yet */
-	struct http_header c_hdrs[HTTP_MAX_HEADERS];
+	bool c_req_active;	    /* a request head was read and is not logged yet */
+	struct http_header *c_hdrs; /* HTTP_MAX_HEADERS, then c_rhdrs: one block (conn_bufs_get) */
 	struct http_req c_req;
 	size_t c_head_len;
 	struct route c_rt;
@@ -138,7 +144,7 @@ struct conn {
 	/* --- the backend side --- */
 	struct upstream *c_up;
 	bool c_up_bytes; /* the backend sent something for this request */
-	struct http_header c_rhdrs[HTTP_MAX_HEADERS];
+	struct http_header *c_rhdrs;
 	struct http_resp c_resp;
 	uint64_t c_rbody_left;
 	struct http_chunked c_rch;
@@ -250,6 +256,34 @@ static int cbuf_printf(struct cbuf *b, const char *fmt, ...)
 		return -1;
 	b->len += (size_t)n;
 	return 0;
+}
+
+/* What a request needs on the client side: c_in, c_out and the header arrays. */
+static int conn_bufs_get(struct conn *c)
+{
+	const struct conf_proxy *p = conn_cfg(c);
+
+	if (c->c_hdrs == NULL) {
+		c->c_hdrs = malloc(2 * HTTP_MAX_HEADERS * sizeof(*c->c_hdrs));
+		if (c->c_hdrs == NULL)
+			return -1;
+		c->c_rhdrs = c->c_hdrs + HTTP_MAX_HEADERS;
+	}
+	if (cbuf_alloc(&c->c_in, p->p_max_header_bytes + 4096) < 0 ||
+	    cbuf_alloc(&c->c_out, p->p_max_header_bytes + CONN_OUT_EXTRA) < 0)
+		return -1;
+	return 0;
+}
+
+/* Gives back every buffer (idle keep-alive, close); c_in held the Authorization header. */
+static void conn_bufs_release(struct conn *c)
+{
+	cbuf_free(&c->c_in, true);
+	cbuf_free(&c->c_out, false);
+	cbuf_free(&c->c_uin, false);
+	cbuf_free(&c->c_uout, false);
+	free(c->c_hdrs);
+	c->c_hdrs = c->c_rhdrs = NULL;
 }
 
 /* ---- I/O: client (TLS or plain) and backend (plain) ---------------------------------------- */
@@ -1401,6 +1435,8 @@ static int conn_h_keepalive(struct conn *c)
 		return CONN_CLOSING;
 	if (cbuf_pending(&c->c_in) > 0)
 		return CONN_READ_HEAD; /* a pipelined request is already here */
+	if (conn_bufs_get(c) < 0)      /* given back after CONN_IDLE_SHRINK_MS idle */
+		return CONN_CLOSE;
 	c->c_in.off = c->c_in.len = 0;
 	r = conn_cread(c, c->c_in.b, c->c_in.cap);
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
@@ -1553,6 +1589,8 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		break;
 	case CONN_KEEPALIVE:
 		ms = p->p_idle_timeout_ms;
+		if (ms > CONN_IDLE_SHRINK_MS && c->c_in.b != NULL)
+			ms = CONN_IDLE_SHRINK_MS; /* conn_timeout_next() shrinks, then waits on */
 		break;
 	case CONN_CLOSING:
 		ms = CONN_LINGER_MS;
@@ -1628,6 +1666,13 @@ static int conn_timeout_next(struct conn *c)
 	if (c->c_state == CONN_LIMIT_QUEUE) {
 		conn_rearm(c, LIMIT_QUEUE_POLL_MS);
 		return conn_h_limit_queue(c);
+	}
+	/* an idle keep-alive connection: not the idle deadline yet, only time to shrink */
+	if (c->c_state == CONN_KEEPALIVE && c->c_in.b != NULL && cbuf_pending(&c->c_in) == 0 &&
+	    conn_cfg(c)->p_idle_timeout_ms > CONN_IDLE_SHRINK_MS) {
+		conn_bufs_release(c);
+		conn_rearm(c, conn_cfg(c)->p_idle_timeout_ms - CONN_IDLE_SHRINK_MS);
+		return CONN_WAIT; /* the interest of the last wait (EV_READ) stays */
 	}
 	c->c_keepalive = false;
 	switch (c->c_state) {
@@ -1756,11 +1801,7 @@ static void conn_close(struct conn *c)
 	if (c->c_tls != NULL)
 		tls_free(c->c_tls);
 	close(c->c_fd);
-	/* c_in held the Authorization header: wipe it. */
-	cbuf_free(&c->c_in, true);
-	cbuf_free(&c->c_out, false);
-	cbuf_free(&c->c_uin, false);
-	cbuf_free(&c->c_uout, false);
+	conn_bufs_release(c);
 	if (c->c_prev != NULL)
 		c->c_prev->c_next = c->c_next;
 	else
@@ -1799,7 +1840,6 @@ static void conn_peer_format(struct conn *c)
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct proxy *px = w->w_px;
-	const struct conf_proxy *p = &px->px_conf.c_proxy;
 	struct conn *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
@@ -1816,8 +1856,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	c->c_peerlen = salen;
 	conn_peer_format(c);
 	c->c_akeylen = auth_addr_key(sa, salen, c->c_akey);
-	if (cbuf_alloc(&c->c_in, p->p_max_header_bytes + 4096) < 0 ||
-	    cbuf_alloc(&c->c_out, p->p_max_header_bytes + CONN_OUT_EXTRA) < 0)
+	if (conn_bufs_get(c) < 0)
 		goto out_free;
 	c->c_want_c = EV_READ; /* what the first event must be (see conn_client_cb) */
 	if (ev_add(w->w_loop, fd, EV_READ, conn_client_cb, c) < 0)
@@ -1832,8 +1871,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t 
 	conn_enter(c, px->px_tls ? CONN_TLS_HANDSHAKE : CONN_READ_HEAD);
 	return;
 out_free:
-	cbuf_free(&c->c_in, false);
-	cbuf_free(&c->c_out, false);
+	conn_bufs_release(c);
 	free(c);
 	close(fd);
 	atomic_fetch_sub(&px->px_nconns, 1);
