@@ -1077,7 +1077,7 @@ static int conn_h_body_to_upstream(struct conn *c)
 	const struct conf_proxy *p = conn_cfg(c);
 
 	for (;;) {
-		size_t avail = 0, pend = cbuf_pending(&c->c_in);
+		size_t avail = 0, pend = cbuf_pending(&c->c_in), got;
 		ssize_t r;
 
 		if (c->c_req.r_framing == HTTP_BODY_LENGTH) {
@@ -1127,14 +1127,25 @@ static int conn_h_body_to_upstream(struct conn *c)
 			c->c_in.off = c->c_in.len = 0;
 		else
 			cbuf_compact(&c->c_in);
-		r = conn_cread(c, c->c_in.b + c->c_in.len, c->c_in.cap - c->c_in.len);
+		/* Fill c_in (TLS hands out one record per read) before the next send: fewer,
+		 * larger writes to the backend. */
+		got = 0;
+		for (;;) {
+			r = conn_cread(c, c->c_in.b + c->c_in.len, c->c_in.cap - c->c_in.len);
+			if (r <= 0)
+				break;
+			c->c_in.len += (size_t)r;
+			got += (size_t)r;
+			if (c->c_req.r_framing != HTTP_BODY_LENGTH || c->c_in.len == c->c_in.cap ||
+			    cbuf_pending(&c->c_in) >= c->c_body_left)
+				break;
+		}
+		if (got > 0)
+			continue;
 		if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 			return conn_want(c, r);
-		if (r <= 0) {
-			c->c_keepalive = false;
-			return CONN_CLOSE; /* the client left mid-body: the backend socket is dropped */
-		}
-		c->c_in.len += (size_t)r;
+		c->c_keepalive = false;
+		return CONN_CLOSE; /* the client left mid-body: the backend socket is dropped */
 	}
 }
 
@@ -1466,6 +1477,11 @@ static int conn_h_closing(struct conn *c)
 	for (;;) {
 		ssize_t r = recv(c->c_fd, sink, sizeof(sink), 0);
 
+		/* The request was read whole and nothing followed it: no unread byte can turn
+		 * our close into an RST, so there is nothing to linger for (nginx closes too). */
+		if (r < 0 && errno == EAGAIN && c->c_body_done && c->c_linger_bytes == 0 &&
+		    cbuf_pending(&c->c_in) == 0)
+			return CONN_CLOSE;
 		if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
 			c->c_want_c = EV_READ;
 			return CONN_WAIT;
@@ -1797,7 +1813,7 @@ static void conn_close(struct conn *c)
 	}
 	conn_up_release(c, false);
 	conn_log_request(c);
-	ev_del(w->w_loop, c->c_fd);
+	ev_forget(w->w_loop, c->c_fd);
 	if (c->c_tls != NULL)
 		tls_free(c->c_tls);
 	close(c->c_fd);

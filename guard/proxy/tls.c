@@ -74,6 +74,8 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	 * tls_pending() before they wait (see tls_track_reads()).
 	 */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/* and up to 64 KiB per read() for uploads (released between requests: RELEASE_BUFFERS) */
+	SSL_CTX_set_default_read_buffer_len(ctx, 64u << 10);
 
 	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
