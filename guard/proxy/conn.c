@@ -80,6 +80,17 @@ enum conn_state {
 /* TLS: at most this much response body joins the head in one record (RFC 8446 §5.1). */
 #define CONN_TLS_RECORD (16u << 10)
 
+#define CONN_LOG_METHOD 16
+#define CONN_LOG_UA	128
+
+/* What only a request in progress needs: freed with the buffers of an idle connection. */
+struct conn_reqmem {
+	struct http_header rm_hdrs[2 * HTTP_MAX_HEADERS]; /* request fields, response fields */
+	char rm_method[CONN_LOG_METHOD];
+	char rm_path[CONN_LOG_PATH];
+	char rm_ua[CONN_LOG_UA];
+};
+
 struct cbuf {
 	char *b;
 	size_t off, len, cap; /* pending data is b[off..len) */
@@ -114,7 +125,7 @@ struct conn {
 
 	/* --- the request in progress --- */
 	bool c_req_active;	    /* a request head was read and is not logged yet */
-	struct http_header *c_hdrs; /* HTTP_MAX_HEADERS, then c_rhdrs: one block (conn_bufs_get) */
+	struct http_header *c_hdrs; /* then c_rhdrs: in struct conn_reqmem (conn_bufs_get) */
 	struct http_req c_req;
 	size_t c_head_len;
 	struct route c_rt;
@@ -123,11 +134,11 @@ struct conn {
 	size_t c_user_len;
 	char c_try_user[HTPASSWD_USER_MAX]; /* the name the client sent, for the failure log */
 	size_t c_try_user_len;
-	char c_method[16];
+	char *c_method; /* c_method, c_path, c_ua: in the request block (struct conn_reqmem) */
 	size_t c_method_len;
-	char c_path[CONN_LOG_PATH];
+	char *c_path;
 	size_t c_path_len;
-	char c_ua[128];
+	char *c_ua;
 	size_t c_ua_len;
 	uint64_t c_start_us, c_start_ms;
 	int c_status;
@@ -264,10 +275,15 @@ static int conn_bufs_get(struct conn *c)
 	const struct conf_proxy *p = conn_cfg(c);
 
 	if (c->c_hdrs == NULL) {
-		c->c_hdrs = malloc(2 * HTTP_MAX_HEADERS * sizeof(*c->c_hdrs));
-		if (c->c_hdrs == NULL)
+		struct conn_reqmem *rm = malloc(sizeof(*rm));
+
+		if (rm == NULL)
 			return -1;
-		c->c_rhdrs = c->c_hdrs + HTTP_MAX_HEADERS;
+		c->c_hdrs = rm->rm_hdrs; /* the first member: free(c_hdrs) frees rm */
+		c->c_rhdrs = rm->rm_hdrs + HTTP_MAX_HEADERS;
+		c->c_method = rm->rm_method;
+		c->c_path = rm->rm_path;
+		c->c_ua = rm->rm_ua;
 	}
 	if (cbuf_alloc(&c->c_in, p->p_max_header_bytes + 4096) < 0 ||
 	    cbuf_alloc(&c->c_out, p->p_max_header_bytes + CONN_OUT_EXTRA) < 0)
@@ -284,6 +300,7 @@ static void conn_bufs_release(struct conn *c)
 	cbuf_free(&c->c_uout, false);
 	free(c->c_hdrs);
 	c->c_hdrs = c->c_rhdrs = NULL;
+	c->c_method = c->c_path = c->c_ua = NULL;
 }
 
 /* ---- I/O: client (TLS or plain) and backend (plain) ---------------------------------------- */
@@ -751,12 +768,12 @@ static int conn_request(struct conn *c)
 	c->c_req_active = true;
 	c->c_start_ms = ev_now(w->w_loop);
 	c->c_start_us = conn_wall_us();
-	conn_copy(c->c_method, sizeof(c->c_method), &c->c_method_len, q->r_method_str.p,
+	conn_copy(c->c_method, CONN_LOG_METHOD, &c->c_method_len, q->r_method_str.p,
 		  q->r_method_str.n);
-	conn_copy(c->c_path, sizeof(c->c_path), &c->c_path_len, q->r_target.p, q->r_target.n);
+	conn_copy(c->c_path, CONN_LOG_PATH, &c->c_path_len, q->r_target.p, q->r_target.n);
 	ua = http_header_find(q->r_hdrs, q->r_nhdrs, "User-Agent");
 	if (ua != NULL)
-		conn_copy(c->c_ua, sizeof(c->c_ua), &c->c_ua_len, ua->h_value.p, ua->h_value.n);
+		conn_copy(c->c_ua, CONN_LOG_UA, &c->c_ua_len, ua->h_value.p, ua->h_value.n);
 	c->c_in.off = c->c_head_len;
 	c->c_keepalive = q->r_keepalive && !w->w_draining;
 	switch (q->r_framing) {
@@ -909,7 +926,7 @@ static int conn_h_read_head(struct conn *c)
 				c->c_start_us = conn_wall_us();
 				c->c_body_done = false;
 				c->c_keepalive = false;
-				conn_copy(c->c_path, sizeof(c->c_path), &c->c_path_len, "-", 1);
+				conn_copy(c->c_path, CONN_LOG_PATH, &c->c_path_len, "-", 1);
 				log_debug("%s: rejected request: %s", c->c_peer_text,
 					  c->c_req.r_error ? c->c_req.r_error : "bad request");
 				/* CONNECT's authority-form target fails parsing: say 405 all the same. */
