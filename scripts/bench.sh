@@ -272,7 +272,6 @@ row() {
 }
 
 NT=https://127.0.0.1:$P_NGX_TLS/v1/models/m:predict
-NT=https://127.0.0.1:$P_NGX_TLS/v1/models/m:predict
 TT=https://127.0.0.1:$P_TFG_TLS/v1/models/m:predict
 row https-keepalive-apr1 $CONNS "$W/post.lua" "$AUTH_APR" "$NT" "$AUTH_APR" "$TT"
 row https-keepalive-bcrypt10 $CONNS "$W/post.lua" "$AUTH_BC" "$NT" "$AUTH_BC" "$TT"

@@ -146,6 +146,13 @@ void ev_del(struct ev_loop *loop, int fd)
 	memset(&loop->l_files[fd], 0, sizeof(loop->l_files[fd]));
 }
 
+void ev_forget(struct ev_loop *loop, int fd)
+{
+	if (fd < 0 || (size_t)fd >= loop->l_nfiles)
+		return;
+	memset(&loop->l_files[fd], 0, sizeof(loop->l_files[fd]));
+}
+
 /* ---- timer heap ---------------------------------------------------------------------- */
 
 static void ev_heap_set(struct ev_loop *loop, size_t i, struct ev_timer *t)

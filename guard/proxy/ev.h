@@ -43,6 +43,11 @@ int ev_mod(struct ev_loop *loop, int fd, uint32_t events);
 int ev_set(struct ev_loop *loop, int fd, uint32_t events, ev_cb cb, void *arg);
 /* Unregisters fd (before close(fd)); pending events of this batch are dropped. */
 void ev_del(struct ev_loop *loop, int fd);
+/*
+ * Like ev_del() for an fd that is closed right after and never dup()ed: closing it
+ * drops it from the epoll set, so no epoll_ctl() is made.
+ */
+void ev_forget(struct ev_loop *loop, int fd);
 /* Arms (or re-arms) t to fire once after ms milliseconds. */
 void ev_timer_add(struct ev_loop *loop, struct ev_timer *t, uint64_t ms, ev_cb cb, void *arg);
 void ev_timer_del(struct ev_loop *loop, struct ev_timer *t);

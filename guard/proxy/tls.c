@@ -189,6 +189,14 @@ static SSL_CTX *tls_ctx_base(char *err, size_t errlen)
 	SSL_CTX_set_timeout(ctx, 3600);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	/*
+	 * Read-ahead: one read() takes a record's header and body and whatever follows (two
+	 * per record without it). Bytes buffered this way never wake epoll: callers ask
+	 * tls_pending() before they wait (see tls_track_reads()).
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	/* and up to 64 KiB per read() for uploads (released between requests: RELEASE_BUFFERS) */
+	SSL_CTX_set_default_read_buffer_len(ctx, 64u << 10);
 	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tt_cb) != 1) {
 		tls_err(err, errlen, "tls", "cannot set the session ticket key callback",
 			"is OpenSSL >= 3.0?");
@@ -341,7 +349,31 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len)
 
 int tls_pending(struct tls *t)
 {
-	return SSL_pending((SSL *)t);
+	return SSL_has_pending((SSL *)t);
+}
+
+/* Socket reads of OpenSSL: a short one or EAGAIN means the kernel buffer is empty. */
+static long tls_read_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+			int ret, size_t *processed)
+{
+	bool *drained = (bool *)BIO_get_callback_arg(b);
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) && drained != NULL)
+		*drained = ret > 0 ? (processed != NULL && *processed < len) : BIO_should_retry(b);
+	return ret;
+}
+
+void tls_track_reads(struct tls *t, bool *drained)
+{
+	BIO *b = SSL_get_rbio((SSL *)t);
+
+	if (b == NULL)
+		return;
+	BIO_set_callback_arg(b, (char *)drained);
+	BIO_set_callback_ex(b, tls_read_cb);
 }
 
 void tls_shutdown(struct tls *t)

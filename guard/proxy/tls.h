@@ -46,8 +46,13 @@ void tls_free(struct tls *t);
 int tls_handshake(struct tls *t);
 ssize_t tls_read(struct tls *t, void *buf, size_t len);
 ssize_t tls_write(struct tls *t, const void *buf, size_t len);
-/* Bytes already decrypted and buffered inside OpenSSL (read them before waiting). */
+/* True when OpenSSL holds bytes (decrypted or not) that epoll cannot see: read first. */
 int tls_pending(struct tls *t);
+/*
+ * Keeps *drained current with each socket read OpenSSL makes: true after one that came
+ * back short or with EAGAIN (the kernel buffer is empty), false after a full one.
+ */
+void tls_track_reads(struct tls *t, bool *drained);
 /* Sends close_notify without waiting for the peer's. */
 void tls_shutdown(struct tls *t);
 /* "TLSv1.3" etc., for logs. */

@@ -13,7 +13,7 @@
 static void upstream_close(struct upstream *u)
 {
 	if (u->u_watched)
-		ev_del(u->u_pool->up_loop, u->u_fd);
+		ev_forget(u->u_pool->up_loop, u->u_fd);
 	close(u->u_fd);
 	free(u);
 }
