@@ -118,9 +118,11 @@ need={"time","client","user","model","method","path","status","bytes_in","bytes_
 sys.exit(not need <= set(r))' "$PX_ACCESS"
 
 # SIGTERM with a request in flight: it completes, then the process exits 0
+# (in flight = the stand-in has it: it records a request before it sleeps)
+nrec=$(rec_count)
 pcurl -o "$TFG_TMP/inflight" -w '%{http_code}' -u bob:bob-pw -d '{"instances":[1]}' "$(PURL /v1/models/slow:predict)" >"$TFG_TMP/inflight.code" &
 cpid=$!
-poll 3000 bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_connections_open [1-9]'"
+poll 5000 bash -c "[ \$(wc -l <'$REC') -gt $nrec ]" || fail "the slow request did not reach the stand-in"
 kill -TERM "$PX_PID"
 poll 2000 bash -c "! ss -Hltn 'sport = :$PX_PORT' | grep -q ." || fail "still accepting after SIGTERM"
 say "ok: stopped accepting"
