@@ -45,7 +45,7 @@ EXE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDSAN)
 # never links libnftnl/libmnl; tfguard links OpenSSL for check/probe only: tlsprobe.c).
 PKGS_CLI   := libnftnl libmnl openssl libcrypt
 PKGS_RUN   := libseccomp
-PKGS_PROXY := openssl libcrypt
+PKGS_PROXY := openssl libcrypt libnghttp2
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 MISSING_PKGS := $(foreach p,$(PKGS_CLI) $(PKGS_RUN) $(PKGS_PROXY),\

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "h2.h"
 #include "http.h"
 #include "log.h"
 #include "proxy.h"
@@ -56,6 +57,7 @@ enum conn_state {
 
 #define CONN_WAIT  (-1)
 #define CONN_CLOSE (-2)
+#define CONN_GONE  (-3) /* handed over to h2.c: c is freed */
 
 /*
  * Lingering close: after an error answer we half-close and swallow what the client still
@@ -795,6 +797,25 @@ static int conn_request(struct conn *c)
 
 /* ---- state handlers ------------------------------------------------------------------------ */
 
+/* ALPN chose h2: the gRPC path (h2.c) takes the socket, the TLS object and the count. */
+static int conn_to_h2(struct conn *c)
+{
+	struct worker *w = c->c_w;
+
+	ev_timer_del(w->w_loop, &c->c_timer);
+	if (c->c_prev != NULL)
+		c->c_prev->c_next = c->c_next;
+	else
+		w->w_conns = c->c_next;
+	if (c->c_next != NULL)
+		c->c_next->c_prev = c->c_prev;
+	h2_accept(w, c->c_fd, c->c_tls, c->c_peer_text, c->c_peer_ip, c->c_akey, c->c_akeylen);
+	cbuf_free(&c->c_in, true);
+	cbuf_free(&c->c_out, false);
+	free(c);
+	return CONN_GONE;
+}
+
 static int conn_h_tls_handshake(struct conn *c)
 {
 	int r;
@@ -831,7 +852,7 @@ static int conn_h_tls_handshake(struct conn *c)
 	}
 	r = tls_handshake(c->c_tls);
 	if (r == 1)
-		return CONN_READ_HEAD;
+		return tls_alpn_h2(c->c_tls) ? conn_to_h2(c) : CONN_READ_HEAD;
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 		return conn_want(c, r);
 	metrics_add(&c->c_w->w_m.m_tls_failures, 1);
@@ -1485,6 +1506,8 @@ static void conn_step(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		if (r == CONN_GONE)
+			return;
 		if (r == CONN_WAIT) {
 			conn_set_interest(c);
 			return;
@@ -1735,6 +1758,7 @@ void conn_drain_idle(struct worker *w)
 			c->c_keepalive = false;
 		c = next;
 	}
+	h2_drain_idle(w);
 	if (w->w_nconns == 0)
 		ev_stop(w->w_loop);
 }
@@ -1743,4 +1767,5 @@ void conn_close_all(struct worker *w)
 {
 	while (w->w_conns != NULL)
 		conn_close(w->w_conns);
+	h2_close_all(w);
 }

@@ -61,6 +61,8 @@ struct worker {
 	uint64_t w_refused_logged;
 	uint64_t w_backend_logged; /* rate limit of backend warnings */
 	struct alog_buf w_alog;	   /* access-log lines, flushed once per loop iteration */
+	struct h2conn *w_h2conns;  /* gRPC (ALPN h2) connections, h2.c */
+	struct auth_queue *w_h2aq; /* their verifier completions */
 };
 
 struct proxy {

@@ -41,6 +41,8 @@ int tls_pending(struct tls *t);
 void tls_shutdown(struct tls *t);
 /* "TLSv1.3" etc., for logs. */
 const char *tls_version(struct tls *t);
+/* True when ALPN chose "h2" (the gRPC path; see tls_alpn_select in tls.c). */
+int tls_alpn_h2(struct tls *t);
 /* True when the session was resumed. */
 int tls_resumed(struct tls *t);
 
