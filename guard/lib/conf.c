@@ -512,7 +512,15 @@ static int conf_acl_add(struct conf_parser *cp, const char *user, char *val)
 	if (!acl->acl_models)
 		return conf_fail(cp, "out of memory");
 	for (i = 0; i < n; i++) {
-		if (strcmp(items[i], "*") == 0)
+		/* '*' goes with pseudo-grants ("@metrics", "@grpc:...") but not with names */
+		if (strcmp(items[i], "*") == 0) {
+			for (j = 0; j < acl->acl_nmodels; j++)
+				if (acl->acl_models[j][0] != '@')
+					return conf_fail(cp, "%s: '*' must stand alone", user);
+			acl->acl_all = true;
+			continue;
+		}
+		if (acl->acl_all && items[i][0] != '@')
 			return conf_fail(cp, "%s: '*' must stand alone", user);
 		if (strncmp(items[i], "@grpc:", 6) == 0 && !conf_grpc_grant_valid(items[i]))
 			return conf_fail(cp,
@@ -524,8 +532,8 @@ static int conf_acl_add(struct conf_parser *cp, const char *user, char *val)
 		for (j = 0; j < acl->acl_nmodels; j++)
 			if (strcmp(acl->acl_models[j], items[i]) == 0)
 				return conf_fail(cp, "%s: model '%s' listed twice", user, items[i]);
-		acl->acl_models[i] = strdup(items[i]);
-		if (!acl->acl_models[i])
+		acl->acl_models[acl->acl_nmodels] = strdup(items[i]);
+		if (!acl->acl_models[acl->acl_nmodels])
 			return conf_fail(cp, "out of memory");
 		acl->acl_nmodels++;
 	}
