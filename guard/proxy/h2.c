@@ -1596,6 +1596,11 @@ static void h2_run(struct h2conn *hc)
 			break;
 	}
 	hc->hc_in_run = false;
+	if (hc->hc_dead && hc->hc_out_len == hc->hc_out_off && hc->hc_chunk == NULL)
+		/* best effort: the GOAWAY of terminate_session, if the socket takes it now */
+		(void)h2_flush(hc, hc->hc_s, hc->hc_out, &hc->hc_out_off, &hc->hc_out_len,
+			       &hc->hc_chunk, &hc->hc_chunk_off, &hc->hc_chunk_len, h2_client_write,
+			       &cblocked);
 	if (hc->hc_dead ||
 	    (!nghttp2_session_want_read(hc->hc_s) && !nghttp2_session_want_write(hc->hc_s)) ||
 	    (hc->hc_draining && hc->hc_nstreams == 0 && !cblocked)) {
