@@ -48,6 +48,8 @@ static size_t h2buf_pending(const struct h2buf *q)
 
 static int h2buf_put(struct h2buf *q, const void *p, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (q->off > 0 && q->cap - q->len < n) {
 		memmove(q->b, q->b + q->off, q->len - q->off);
 		q->len -= q->off;
@@ -652,7 +654,8 @@ static void h2_stream_message(struct h2stream *s)
 	struct h2conn *hc = s->s_hc;
 	struct worker *w = hc->hc_w;
 	struct snap *snap = worker_snap(w);
-	const uint8_t *p = s->s_req.b + s->s_req.off;
+	static const uint8_t none[1];
+	const uint8_t *p = s->s_req.b != NULL ? s->s_req.b + s->s_req.off : none;
 	size_t have = h2buf_pending(&s->s_req);
 	uint64_t len;
 	enum limit_kind k;
