@@ -10,6 +10,8 @@ identity (de)serialisers, so any TF Serving method name works without generated 
   big          model name "big"  → reply of --big-bytes bytes
   /tfguard.test.Stream/Numbers   server streaming: N replies for a request of N bytes
   /tfguard.test.Stream/Echo      bidirectional: echoes every message
+  /tfguard.test.Stream/Flood     server streaming: N replies of 1 MiB for N request bytes;
+                                 progress in RECORD.flood
 
 Each call is appended to --record as one JSON line: method, metadata (list of [key,
 value]), request count, total bytes and SHA-256 of the first request.
@@ -95,6 +97,16 @@ class Handler(grpc.GenericRpcHandler):
                 for i in range(len(req)):
                     yield b"n%d" % i
             return grpc.unary_stream_rpc_method_handler(numbers)
+        if m == "/tfguard.test.Stream/Flood":
+            def flood(req, ctx):
+                # len(req) replies of 1 MiB; how many were produced so far goes to
+                # RECORD.flood (a reader that stops reading must stop this loop)
+                chunk = b"f" * (1 << 20)
+                for i in range(len(req)):
+                    with open(ARGS.record + ".flood", "w", encoding="utf-8") as f:
+                        f.write("%d\n" % (i + 1))
+                    yield chunk
+            return grpc.unary_stream_rpc_method_handler(flood)
         if m == "/tfguard.test.Stream/Echo":
             def echo(it, ctx):
                 got = []

@@ -6,6 +6,8 @@
               RST_STREAM(CANCEL) at once, without reading
     streams   opens N streams (HEADERS without END_STREAM) and keeps them open
     bighead   one request whose header list is N bytes
+    noread    h2_flood.py PORT CA noread N AUTHZ PATH SECONDS: one call with an N-byte
+              message, then never reads (the socket's receive buffer fills) for SECONDS
 Prints one JSON line: streams sent, whether the server closed the connection, the
 GOAWAY error code if one came (11 = ENHANCE_YOUR_CALM), RST_STREAM codes seen.
 """
@@ -46,8 +48,8 @@ def lit_new(name, value):
     return b"\x00" + lit(0, name)[1:] + lit(0, value)[1:]
 
 
-def request_block(extra=b""):
-    return (b"\x83\x87" + lit(4, "/tensorflow.serving.PredictionService/Predict") +
+def request_block(extra=b"", path="/tensorflow.serving.PredictionService/Predict"):
+    return (b"\x83\x87" + lit(4, path) +
             lit(1, "localhost") + lit(31, "application/grpc") + lit_new("te", "trailers") + extra)
 
 
@@ -76,6 +78,16 @@ def main():
             for i in range(n):
                 s.sendall(frame(1, 4, 2 * i + 1, request_block()))
                 sent += 1
+        elif mode == "noread":
+            authz, path, hold = sys.argv[5], sys.argv[6], float(sys.argv[7])
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            blk = request_block(lit(23, authz), path)
+            msg = b"\x00" + struct.pack(">I", n) + b"x" * n
+            s.sendall(frame(1, 4, 1, blk) + frame(0, 1, 1, msg))
+            sent = 1
+            time.sleep(hold)
+            print(json.dumps({"sent": sent, "closed": False, "goaway": None, "rst": {}}))
+            return
         elif mode == "bighead":
             blk = request_block(lit_new("x-big", "a" * n))
             chunks = [blk[j:j + 16000] for j in range(0, len(blk), 16000)]
