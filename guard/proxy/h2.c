@@ -223,6 +223,7 @@ struct h2conn {
 	nghttp2_session *hc_us;
 	bool hc_up_connecting;
 	bool hc_up_dead;
+	bool hc_up_goaway; /* the backend sent GOAWAY: no new streams on this connection */
 	const char *hc_up_why;
 	struct ev_timer hc_up_timer; /* connect timeout */
 	uint8_t hc_uout[H2_OUT_BUF];
@@ -830,6 +831,18 @@ static void h2_up_submit(struct h2stream *s)
 
 static void h2_up_fail(struct h2conn *hc, const char *why);
 static int h2_up_open(struct h2conn *hc);
+static void h2_up_close(struct h2conn *hc);
+
+/* Some stream still runs on the backend connection. */
+static bool h2_up_busy(const struct h2conn *hc)
+{
+	const struct h2stream *s;
+
+	for (s = hc->hc_streams; s != NULL; s = s->s_next)
+		if (s->s_uid > 0)
+			return true;
+	return false;
+}
 
 static void h2_stream_forward(struct h2stream *s)
 {
@@ -853,6 +866,14 @@ static void h2_stream_forward(struct h2stream *s)
 		break;
 	}
 	s->s_state = H2S_BACKEND_WAIT;
+	if (hc->hc_us != NULL && hc->hc_up_goaway) {
+		/* one backend connection per client connection: a new one once the old is done */
+		if (h2_up_busy(hc)) {
+			h2_answer(s, GRPC_UNAVAILABLE, "Backend is shutting down; retry");
+			return;
+		}
+		h2_up_close(hc);
+	}
 	if (hc->hc_us == NULL && h2_up_open(hc) < 0) {
 		h2_up_fail(hc, strerror(errno));
 		return;
@@ -898,6 +919,7 @@ static void h2_up_close(struct h2conn *hc)
 	}
 	hc->hc_up_connecting = false;
 	hc->hc_up_dead = false;
+	hc->hc_up_goaway = false;
 	hc->hc_uout_off = hc->hc_uout_len = 0;
 	hc->hc_uchunk = NULL;
 	hc->hc_uchunk_len = hc->hc_uchunk_off = 0;
@@ -1004,8 +1026,8 @@ static int h2_up_on_frame(nghttp2_session *us, const nghttp2_frame *f, void *arg
 	struct h2conn *hc = arg;
 
 	if (f->hd.type == NGHTTP2_GOAWAY) {
-		hc->hc_up_dead = true;
-		hc->hc_up_why = "GOAWAY from the backend";
+		/* streams up to its last id finish; nghttp2 closes the others (REFUSED_STREAM) */
+		hc->hc_up_goaway = true;
 		return 0;
 	}
 	if (s == NULL || s->s_state != H2S_FORWARD)
@@ -1618,6 +1640,8 @@ static void h2_run(struct h2conn *hc)
 		h2_close(hc);
 		return;
 	}
+	if (hc->hc_us != NULL && hc->hc_up_goaway && !h2_up_busy(hc) && !ublocked)
+		h2_up_close(hc); /* drained after its GOAWAY */
 	if (hc->hc_ufd >= 0) {
 		uint32_t uw = hc->hc_up_connecting ? EV_WRITE : EV_READ | (ublocked ? EV_WRITE : 0);
 

@@ -15,11 +15,13 @@ identity (de)serialisers, so any TF Serving method name works without generated 
 
 Each call is appended to --record as one JSON line: method, metadata (list of [key,
 value]), request count, total bytes and SHA-256 of the first request.
+SIGTERM stops it gracefully (GOAWAY; calls in flight have --grace seconds).
 Run with /usr/bin/python3 (Debian's python3-grpcio).
 """
 import argparse
 import hashlib
 import json
+import signal
 import sys
 import threading
 import time
@@ -129,6 +131,7 @@ def main():
     ap.add_argument("--record", default="")
     ap.add_argument("--slow-ms", type=int, default=2000)
     ap.add_argument("--big-bytes", type=int, default=1 << 20)
+    ap.add_argument("--grace", type=float, default=10)
     ARGS = ap.parse_args()
     opts = [("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20)]
@@ -137,6 +140,8 @@ def main():
     srv.add_insecure_port("127.0.0.1:%d" % ARGS.port)
     srv.start()
     print("grpc_stub listening on 127.0.0.1:%d" % ARGS.port, file=sys.stderr, flush=True)
+    # SIGTERM: a graceful stop like TF Serving's: GOAWAY, calls in flight get --grace s
+    signal.signal(signal.SIGTERM, lambda *_: srv.stop(ARGS.grace))
     srv.wait_for_termination()
 
 

@@ -101,8 +101,14 @@ check "access log: a gRPC line with method, model and status" grep -q '"user":"a
 check "access log: refusals are logged (403)" grep -q '"path":"/tensorflow.serving.ModelService/HandleReloadConfigRequest","status":403' "$PX_ACCESS"
 check "metrics count gRPC calls per model" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -q 'model=\"m1\"'"
 
-# --- backend stopped ------------------------------------------------------------------------
-kill "$GSTUB_PID"
+# --- backend going away, then stopped --------------------------------------------------------
+n=$(grec_count)
+gcall $P --user alice:alice-pw --model slow --out "$TFG_TMP/slow.bin" >"$TFG_TMP/slow.json" &
+slow=$!
+poll 5000 bash -c "[ \$(wc -l <'$GREC') -gt $n ]" || fail "the slow call did not reach the stand-in"
+kill "$GSTUB_PID" # graceful: GOAWAY, the call in flight has 10 s to finish
+wait "$slow"
+check "a call in flight when the backend sent GOAWAY completes → OK" grep -q '"code": "OK"' "$TFG_TMP/slow.json"
 poll 5000 bash -c "! ss -Hltn 'sport = :$GSTUB_PORT' | grep -q ." || fail "stand-in did not stop"
 check "backend stopped → UNAVAILABLE" expect_grpc UNAVAILABLE $P --user alice:alice-pw --model m1
 check "backend failure logged" grep -q "(gRPC): Connection refused" "$PX_LOG"
