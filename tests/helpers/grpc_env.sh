@@ -34,7 +34,7 @@ expect_grpc() {
 	case "$got" in
 	*"\"code\": \"$want\""*) return 0 ;;
 	esac
-	say "expected $want: $*: got $got"
+	[ -n "${QUIET:-}" ] || say "expected $want: $*: got $got"
 	return 1
 }
 grec_count() { wc -l <"$GREC"; }

@@ -101,6 +101,15 @@ check "access log: a gRPC line with method, model and status" grep -q '"user":"a
 check "access log: refusals are logged (403)" grep -q '"path":"/tensorflow.serving.ModelService/HandleReloadConfigRequest","status":403' "$PX_ACCESS"
 check "metrics count gRPC calls per model" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -q 'model=\"m1\"'"
 
+# --- [acl] reload (SIGHUP) applies to gRPC at the next call -----------------------------------
+check "before the reload bob may not call m1" expect_grpc PERMISSION_DENIED $P --user bob:bob-pw --model m1
+PX_ACL="${PX_ACL/bob = m2/bob = m2, m1, @grpc:tensorflow.serving.ModelService/HandleReloadConfigRequest}"
+gx_conf 'auth_fail_limit = 1000' 'grpc_max_message = 24m'
+kill -HUP "$PX_PID"
+QUIET=1 poll 5000 expect_grpc OK $P --user bob:bob-pw --model m1 >/dev/null || fail "new [acl] not applied to gRPC"
+say "ok: after SIGHUP bob may call m1"
+check "... and the reload grant applies" expect_grpc OK /tensorflow.serving.ModelService/HandleReloadConfigRequest --user bob:bob-pw
+
 # --- backend going away, then stopped --------------------------------------------------------
 n=$(grec_count)
 gcall $P --user alice:alice-pw --model slow --out "$TFG_TMP/slow.bin" >"$TFG_TMP/slow.json" &
