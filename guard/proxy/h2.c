@@ -2,7 +2,8 @@
  * h2: gRPC over HTTP/2 through the proxy. See h2.h.
  *
  * Reentrancy rule: nghttp2 callbacks never free the connection nor delete a session;
- * they set hc_dead / hc_up_dead and h2_run() acts after the library call returned.
+ * they set hc_dead / u_dead and h2_run() / h2_flush_all() act after the library call
+ * returned.
  * A stream is freed in one place, the server session's on_stream_close (or h2_close).
  */
 #include "h2.h"
@@ -33,6 +34,9 @@
 /* Rapid reset: at most H2_RST_BURST RST_STREAM frames at once, refilled at H2_RST_RATE/s. */
 #define H2_RST_BURST 200
 #define H2_RST_RATE  100
+/* Backend connections per worker, and streams on one before another is opened. */
+#define H2_UP_MAX     4
+#define H2_UP_STREAMS 100
 
 /* ---- small growable FIFO ------------------------------------------------------------------ */
 
@@ -137,8 +141,9 @@ struct h2conn;
 struct h2stream {
 	struct h2conn *s_hc;
 	struct h2stream *s_prev, *s_next;
-	int32_t s_id;  /* on the client connection */
-	int32_t s_uid; /* on the backend connection, 0 = none */
+	int32_t s_id;	   /* on the client connection */
+	struct h2up *s_up; /* the backend connection it is attached to, or NULL */
+	int32_t s_uid;	   /* its stream there, 0 = none (yet, or any more) */
 	enum h2s_state s_state;
 	bool s_begun; /* headers complete: logged when it ends */
 
@@ -217,23 +222,53 @@ struct h2conn {
 	const uint8_t *hc_chunk; /* a frame too big for hc_out, straight from nghttp2 */
 	size_t hc_chunk_off, hc_chunk_len;
 	uint32_t hc_want; /* client socket interest */
+	bool hc_dirty;	  /* on the pool's list of connections to run */
+	struct h2conn *hc_dirty_next;
+};
 
-	/* backend */
-	int hc_ufd;
-	nghttp2_session *hc_us;
-	bool hc_up_connecting;
-	bool hc_up_dead;
-	bool hc_up_goaway; /* the backend sent GOAWAY: no new streams on this connection */
-	const char *hc_up_why;
-	struct ev_timer hc_up_timer; /* connect timeout */
-	uint8_t hc_uout[H2_OUT_BUF];
-	size_t hc_uout_off, hc_uout_len;
-	const uint8_t *hc_uchunk;
-	size_t hc_uchunk_off, hc_uchunk_len;
-	uint32_t hc_uwant;
+/* One backend connection of the worker's pool, shared by the streams of every client. */
+struct h2up {
+	struct h2pool *u_pool;
+	struct h2up *u_next;
+	int u_fd;
+	nghttp2_session *u_s;
+	bool u_connecting;
+	bool u_dead;   /* fail its streams and close it at the next flush */
+	bool u_goaway; /* the backend sent GOAWAY: no new streams; closed once drained */
+	bool u_dirty;  /* its session may have frames to send */
+	const char *u_why;
+	unsigned u_nstreams;	 /* streams attached (s_up == this) */
+	struct ev_timer u_timer; /* connect timeout, then idle timeout */
+	uint8_t u_out[H2_OUT_BUF];
+	size_t u_out_off, u_out_len;
+	const uint8_t *u_chunk;
+	size_t u_chunk_off, u_chunk_len;
+};
+
+/* Per worker: the backend connections and the client connections with work pending. */
+struct h2pool {
+	struct worker *p_w;
+	struct h2up *p_ups;
+	unsigned p_nups;
+	struct h2conn *p_dirty;
+	bool p_in_flush;
 };
 
 static void h2_run(struct h2conn *hc);
+static void h2_flush_all(struct worker *w);
+static struct h2pool *h2_pool(struct worker *w);
+
+/* hc has work (frames to send, input to read): run it at the next h2_flush_all. */
+static void h2_touch(struct h2conn *hc)
+{
+	struct h2pool *p = h2_pool(hc->hc_w);
+
+	if (hc->hc_dirty || p == NULL)
+		return;
+	hc->hc_dirty = true;
+	hc->hc_dirty_next = p->p_dirty;
+	p->p_dirty = hc;
+}
 static void h2_answer(struct h2stream *s, int code, const char *msg);
 static void h2_stream_forward(struct h2stream *s);
 static void h2_stream_progress(struct h2stream *s);
@@ -344,19 +379,24 @@ static void h2_req_drop(struct h2stream *s)
 	h2buf_free(&s->s_req, false);
 }
 
-/* Detaches s from its backend stream (cancelled if still open). */
+/* Detaches s from its backend stream (cancelled if still open) and connection. */
 static void h2_stream_unlink_up(struct h2stream *s)
 {
-	struct h2conn *hc = s->s_hc;
+	struct h2up *up = s->s_up;
 
-	if (s->s_uid > 0 && hc->hc_us != NULL) {
-		nghttp2_session_set_stream_user_data(hc->hc_us, s->s_uid, NULL);
-		(void)nghttp2_submit_rst_stream(hc->hc_us, NGHTTP2_FLAG_NONE, s->s_uid,
-						NGHTTP2_CANCEL);
+	if (up != NULL) {
+		if (s->s_uid > 0) {
+			nghttp2_session_set_stream_user_data(up->u_s, s->s_uid, NULL);
+			(void)nghttp2_submit_rst_stream(up->u_s, NGHTTP2_FLAG_NONE, s->s_uid,
+							NGHTTP2_CANCEL);
+		}
 		/* what it had buffered of the response is dropped: give the window back */
 		if (h2buf_pending(&s->s_resp) > 0)
-			(void)nghttp2_session_consume_connection(hc->hc_us,
+			(void)nghttp2_session_consume_connection(up->u_s,
 								 h2buf_pending(&s->s_resp));
+		up->u_dirty = true;
+		up->u_nstreams--;
+		s->s_up = NULL;
 	}
 	s->s_uid = 0;
 	h2buf_free(&s->s_resp, false);
@@ -407,7 +447,8 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 	else
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
 			  "Request message not received within body_timeout");
-	h2_run(hc);
+	h2_touch(hc);
+	h2_flush_all(hc->hc_w);
 }
 
 /* ---- answers made here ------------------------------------------------------------------- */
@@ -734,9 +775,10 @@ static void h2_stream_progress(struct h2stream *s)
 		h2_stream_message(s);
 		break;
 	case H2S_FORWARD:
-		if (s->s_req_deferred && hc->hc_us != NULL && s->s_uid > 0) {
+		if (s->s_req_deferred && s->s_up != NULL && s->s_uid > 0) {
 			s->s_req_deferred = false;
-			(void)nghttp2_session_resume_data(hc->hc_us, s->s_uid);
+			(void)nghttp2_session_resume_data(s->s_up->u_s, s->s_uid);
+			s->s_up->u_dirty = true;
 		}
 		break;
 	default:
@@ -751,13 +793,16 @@ static ssize_t h2_up_read(nghttp2_session *us, int32_t id, uint8_t *buf, size_t 
 			  uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2stream *s = src->ptr;
-	struct h2conn *hc = arg;
+	struct h2conn *hc;
 	size_t n, early;
 
 	(void)us;
 	(void)id;
+	(void)arg;
 	if (s == NULL || s->s_state != H2S_FORWARD)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	hc = s->s_hc;
+	h2_touch(hc); /* window updates for the client */
 	n = h2buf_pending(&s->s_req);
 	if (n > len)
 		n = len;
@@ -788,6 +833,7 @@ static ssize_t h2_up_read(nghttp2_session *us, int32_t id, uint8_t *buf, size_t 
 static void h2_up_submit(struct h2stream *s)
 {
 	struct h2conn *hc = s->s_hc;
+	struct h2up *up = s->s_up;
 	nghttp2_nv nva[H2_MAX_HEADERS + 8];
 	nghttp2_data_provider prd = { .source.ptr = s, .read_callback = h2_up_read };
 	size_t n = 0;
@@ -810,7 +856,8 @@ static void h2_up_submit(struct h2stream *s)
 	NVL("x-forwarded-user", s->s_user, s->s_user_len);
 #undef NVL
 	s->s_state = H2S_FORWARD;
-	id = nghttp2_submit_request(hc->hc_us, NULL, nva, n, &prd, s);
+	id = nghttp2_submit_request(up->u_s, NULL, nva, n, &prd, s);
+	up->u_dirty = true;
 	if (id < 0) {
 		s->s_state = H2S_BACKEND_WAIT;
 		h2_answer(s, GRPC_UNAVAILABLE, "Backend unavailable (no stream)");
@@ -829,19 +876,41 @@ static void h2_up_submit(struct h2stream *s)
 	}
 }
 
-static void h2_up_fail(struct h2conn *hc, const char *why);
-static int h2_up_open(struct h2conn *hc);
-static void h2_up_close(struct h2conn *hc);
+static struct h2up *h2_up_open(struct h2pool *p);
 
-/* Some stream still runs on the backend connection. */
-static bool h2_up_busy(const struct h2conn *hc)
+/*
+ * The backend connection for a new stream: the least busy open one while it has fewer
+ * than H2_UP_STREAMS streams, else a new one (up to H2_UP_MAX per worker), else the least
+ * busy all the same (nghttp2 queues past the backend's MAX_CONCURRENT_STREAMS).
+ */
+static struct h2up *h2_up_pick(struct h2pool *p)
 {
-	const struct h2stream *s;
+	struct h2up *up, *best = NULL;
 
-	for (s = hc->hc_streams; s != NULL; s = s->s_next)
-		if (s->s_uid > 0)
-			return true;
-	return false;
+	for (up = p->p_ups; up != NULL; up = up->u_next)
+		if (!up->u_dead && !up->u_goaway &&
+		    (best == NULL || up->u_nstreams < best->u_nstreams))
+			best = up;
+	if (best != NULL && (best->u_nstreams < H2_UP_STREAMS || p->p_nups >= H2_UP_MAX))
+		return best;
+	if (p->p_nups < H2_UP_MAX + 2) { /* + room for connections draining after GOAWAY */
+		up = h2_up_open(p);
+		if (up != NULL)
+			return up;
+	}
+	return best;
+}
+
+static void h2_up_log(struct h2pool *p, const char *why)
+{
+	struct worker *w = p->p_w;
+	uint64_t now = ev_now(w->w_loop);
+
+	if (w->w_backend_logged == 0 || now - w->w_backend_logged >= 1000) {
+		w->w_backend_logged = now;
+		log_warn("backend %s (gRPC): %s", w->w_px->px_conf.c_proxy.p_backend_grpc.a_text,
+			 why);
+	}
 }
 
 static void h2_stream_forward(struct h2stream *s)
@@ -850,6 +919,7 @@ static void h2_stream_forward(struct h2stream *s)
 	struct worker *w = hc->hc_w;
 	struct limit *l = w->w_px->px_limit;
 	const struct conf_limits *cl = &worker_snap(w)->s_conf.c_limits;
+	struct h2pool *p = h2_pool(w);
 
 	switch (limit_inflight_acquire(l, cl, s->s_user, s->s_user_len)) {
 	case LIMIT_SLOT_HELD:
@@ -866,80 +936,69 @@ static void h2_stream_forward(struct h2stream *s)
 		break;
 	}
 	s->s_state = H2S_BACKEND_WAIT;
-	if (hc->hc_us != NULL && hc->hc_up_goaway) {
-		/* one backend connection per client connection: a new one once the old is done */
-		if (h2_up_busy(hc)) {
-			h2_answer(s, GRPC_UNAVAILABLE, "Backend is shutting down; retry");
-			return;
-		}
-		h2_up_close(hc);
-	}
-	if (hc->hc_us == NULL && h2_up_open(hc) < 0) {
-		h2_up_fail(hc, strerror(errno));
+	s->s_up = p != NULL ? h2_up_pick(p) : NULL;
+	if (s->s_up == NULL) {
+		metrics_add(&w->w_m.m_up_errors[METRICS_UP_CONNECT], 1);
+		if (p != NULL)
+			h2_up_log(p, strerror(errno));
+		h2_answer(s, GRPC_UNAVAILABLE, "Backend unavailable");
 		return;
 	}
-	if (!hc->hc_up_connecting)
+	s->s_up->u_nstreams++;
+	if (!s->s_up->u_connecting) {
+		ev_timer_del(w->w_loop, &s->s_up->u_timer); /* not idle any more */
 		h2_up_submit(s);
-}
-
-/* Every stream on (or waiting for) the backend connection gets UNAVAILABLE. */
-static void h2_up_streams_fail(struct h2conn *hc)
-{
-	struct h2stream *s;
-
-	for (s = hc->hc_streams; s != NULL; s = s->s_next) {
-		if (s->s_state != H2S_BACKEND_WAIT && s->s_state != H2S_FORWARD)
-			continue;
-		if (s->s_state == H2S_FORWARD && s->s_resp_eof && s->s_uid == 0)
-			continue; /* complete: only the client has to read it */
-		s->s_uid = 0;
-		h2_answer(s, GRPC_UNAVAILABLE, "Backend unavailable");
 	}
 }
 
-static void h2_up_close(struct h2conn *hc)
+/* Closes up (its streams were failed or detached before). */
+static void h2_up_close(struct h2up *up)
 {
-	struct worker *w = hc->hc_w;
+	struct h2pool *p = up->u_pool;
+	struct worker *w = p->p_w;
+	struct h2up **pp;
 
-	ev_timer_del(w->w_loop, &hc->hc_up_timer);
-	if (hc->hc_ufd >= 0) {
-		ev_del(w->w_loop, hc->hc_ufd);
-		close(hc->hc_ufd);
-		hc->hc_ufd = -1;
-	}
-	if (hc->hc_us != NULL) {
+	ev_timer_del(w->w_loop, &up->u_timer);
+	ev_del(w->w_loop, up->u_fd);
+	close(up->u_fd);
+	nghttp2_session_del(up->u_s);
+	for (pp = &p->p_ups; *pp != NULL; pp = &(*pp)->u_next)
+		if (*pp == up) {
+			*pp = up->u_next;
+			break;
+		}
+	p->p_nups--;
+	free(up);
+}
+
+/* up is dead: every stream on it (or waiting for it) gets UNAVAILABLE, then it closes. */
+static void h2_up_fail(struct h2up *up)
+{
+	struct h2pool *p = up->u_pool;
+	struct worker *w = p->p_w;
+	struct h2conn *hc;
+
+	metrics_add(&w->w_m.m_up_errors[up->u_connecting ? METRICS_UP_CONNECT : METRICS_UP_CLOSED],
+		    1);
+	h2_up_log(p, up->u_why != NULL ? up->u_why : "failed");
+	for (hc = w->w_h2conns; hc != NULL; hc = hc->hc_next) {
 		struct h2stream *s;
 
-		/* the session goes: no stream may keep its id */
-		for (s = hc->hc_streams; s != NULL; s = s->s_next)
-			if (s->s_uid > 0)
-				s->s_uid = 0;
-		nghttp2_session_del(hc->hc_us);
-		hc->hc_us = NULL;
+		for (s = hc->hc_streams; s != NULL; s = s->s_next) {
+			if (s->s_up != up)
+				continue;
+			s->s_uid = 0; /* the session goes: no RST on it */
+			if (s->s_state == H2S_FORWARD && s->s_resp_eof) {
+				/* complete: only the client has to read it; no window to give */
+				s->s_up = NULL;
+				up->u_nstreams--;
+				continue;
+			}
+			h2_answer(s, GRPC_UNAVAILABLE, "Backend unavailable");
+			h2_touch(hc);
+		}
 	}
-	hc->hc_up_connecting = false;
-	hc->hc_up_dead = false;
-	hc->hc_up_goaway = false;
-	hc->hc_uout_off = hc->hc_uout_len = 0;
-	hc->hc_uchunk = NULL;
-	hc->hc_uchunk_len = hc->hc_uchunk_off = 0;
-}
-
-static void h2_up_fail(struct h2conn *hc, const char *why)
-{
-	struct worker *w = hc->hc_w;
-	uint64_t now = ev_now(w->w_loop);
-
-	metrics_add(
-	    &w->w_m.m_up_errors[hc->hc_up_connecting || hc->hc_us == NULL ? METRICS_UP_CONNECT
-									  : METRICS_UP_CLOSED],
-	    1);
-	if (w->w_backend_logged == 0 || now - w->w_backend_logged >= 1000) {
-		w->w_backend_logged = now;
-		log_warn("backend %s (gRPC): %s", h2_cfg(hc)->p_backend_grpc.a_text, why);
-	}
-	h2_up_streams_fail(hc);
-	h2_up_close(hc);
+	h2_up_close(up);
 }
 
 static int h2_up_on_header(nghttp2_session *us, const nghttp2_frame *f, const uint8_t *name,
@@ -976,20 +1035,21 @@ static ssize_t h2_client_read(nghttp2_session *cs, int32_t id, uint8_t *buf, siz
 			      uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2stream *s = src->ptr;
-	struct h2conn *hc = arg;
 	size_t n = h2buf_pending(&s->s_resp);
 
+	(void)arg;
 	if (n > len)
 		n = len;
 	if (n > 0) {
 		memcpy(buf, s->s_resp.b + s->s_resp.off, n);
 		s->s_resp.off += n;
 		s->s_bytes_out += n;
-		if (hc->hc_us != NULL) {
+		if (s->s_up != NULL) {
 			if (s->s_uid > 0)
-				(void)nghttp2_session_consume(hc->hc_us, s->s_uid, n);
+				(void)nghttp2_session_consume(s->s_up->u_s, s->s_uid, n);
 			else
-				(void)nghttp2_session_consume_connection(hc->hc_us, n);
+				(void)nghttp2_session_consume_connection(s->s_up->u_s, n);
+			s->s_up->u_dirty = true;
 		}
 	}
 	if (h2buf_pending(&s->s_resp) == 0) {
@@ -1014,6 +1074,7 @@ static ssize_t h2_client_read(nghttp2_session *cs, int32_t id, uint8_t *buf, siz
 
 static void h2_client_resume(struct h2stream *s)
 {
+	h2_touch(s->s_hc);
 	if (s->s_resp_deferred) {
 		s->s_resp_deferred = false;
 		(void)nghttp2_session_resume_data(s->s_hc->hc_s, s->s_id);
@@ -1023,15 +1084,18 @@ static void h2_client_resume(struct h2stream *s)
 static int h2_up_on_frame(nghttp2_session *us, const nghttp2_frame *f, void *arg)
 {
 	struct h2stream *s = nghttp2_session_get_stream_user_data(us, f->hd.stream_id);
-	struct h2conn *hc = arg;
+	struct h2up *up = arg;
+	struct h2conn *hc;
 
 	if (f->hd.type == NGHTTP2_GOAWAY) {
 		/* streams up to its last id finish; nghttp2 closes the others (REFUSED_STREAM) */
-		hc->hc_up_goaway = true;
+		up->u_goaway = true;
 		return 0;
 	}
 	if (s == NULL || s->s_state != H2S_FORWARD)
 		return 0;
+	hc = s->s_hc;
+	h2_touch(hc);
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE) {
 		nghttp2_nv nva[H2_MAX_HEADERS];
 		size_t n = h2hdrs_nv(&s->s_rhdrs, nva, 0, H2_MAX_HEADERS);
@@ -1079,6 +1143,7 @@ static int h2_up_on_close(nghttp2_session *us, int32_t id, uint32_t err, void *a
 	if (s == NULL)
 		return 0;
 	s->s_uid = 0;
+	h2_touch(s->s_hc);
 	if (s->s_state != H2S_FORWARD || s->s_resp_eof)
 		return 0;
 	/* the backend reset the stream before its end */
@@ -1127,109 +1192,129 @@ static nghttp2_option *h2_options(void)
 
 static void h2_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg);
 
+/* Connect timeout while connecting; afterwards the idle timeout of an unused connection. */
 static void h2_up_timeout(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
-	struct h2conn *hc = arg;
+	struct h2up *up = arg;
+	struct worker *w = up->u_pool->p_w;
 
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (hc->hc_up_connecting) {
-		metrics_add(&hc->hc_w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
-		h2_up_fail(hc, "connect timed out");
-		h2_run(hc);
+	if (up->u_connecting) {
+		metrics_add(&w->w_m.m_up_errors[METRICS_UP_TIMEOUT], 1);
+		up->u_dead = true;
+		up->u_why = "connect timed out";
+	} else if (up->u_nstreams == 0) {
+		h2_up_close(up);
+		return;
 	}
+	h2_flush_all(w);
 }
 
-/* Opens the backend connection (non-blocking) and its client session. -1 with errno. */
-static int h2_up_open(struct h2conn *hc)
+/* Opens a backend connection (non-blocking) with its client session. NULL with errno. */
+static struct h2up *h2_up_open(struct h2pool *p)
 {
-	const struct addr *be = &h2_cfg(hc)->p_backend_grpc;
-	struct worker *w = hc->hc_w;
+	struct worker *w = p->p_w;
+	const struct conf_proxy *cp = &w->w_px->px_conf.c_proxy;
+	const struct addr *be = &cp->p_backend_grpc;
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW },
-		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)h2_cfg(hc)->p_max_header_bytes },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cp->p_max_header_bytes },
 	};
-	int one = 1;
-	int fd;
+	struct h2up *up;
+	int one = 1, e;
 
-	fd = socket(be->a_ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&be->a_ss, be->a_len) < 0 &&
-	    errno != EINPROGRESS) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	if (nghttp2_session_client_new2(&hc->hc_us, h2_up_callbacks(), hc, h2_options()) != 0) {
-		close(fd);
+	up = calloc(1, sizeof(*up));
+	if (up == NULL)
+		return NULL;
+	up->u_pool = p;
+	up->u_fd = socket(be->a_ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (up->u_fd < 0)
+		goto fail;
+	(void)setsockopt(up->u_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(up->u_fd, (const struct sockaddr *)&be->a_ss, be->a_len) < 0 &&
+	    errno != EINPROGRESS)
+		goto fail;
+	if (nghttp2_session_client_new2(&up->u_s, h2_up_callbacks(), up, h2_options()) != 0) {
 		errno = ENOMEM;
-		return -1;
+		goto fail;
 	}
-	if (nghttp2_submit_settings(hc->hc_us, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-	    nghttp2_session_set_local_window_size(hc->hc_us, NGHTTP2_FLAG_NONE, 0,
-						  H2_CONN_WINDOW) != 0 ||
-	    ev_add(w->w_loop, fd, EV_WRITE, h2_up_cb, hc) < 0) {
-		nghttp2_session_del(hc->hc_us);
-		hc->hc_us = NULL;
-		close(fd);
+	if (nghttp2_submit_settings(up->u_s, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+	    nghttp2_session_set_local_window_size(up->u_s, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) !=
+		0 ||
+	    ev_add(w->w_loop, up->u_fd, EV_WRITE, h2_up_cb, up) < 0) {
 		errno = ENOMEM;
-		return -1;
+		goto fail;
 	}
-	hc->hc_ufd = fd;
-	hc->hc_up_connecting = true;
-	hc->hc_uwant = EV_WRITE;
-	ev_timer_add(w->w_loop, &hc->hc_up_timer, h2_cfg(hc)->p_connect_timeout_ms, h2_up_timeout,
-		     hc);
-	return 0;
+	up->u_connecting = true;
+	up->u_dirty = true;
+	up->u_next = p->p_ups;
+	p->p_ups = up;
+	p->p_nups++;
+	ev_timer_add(w->w_loop, &up->u_timer, cp->p_connect_timeout_ms, h2_up_timeout, up);
+	return up;
+fail:
+	e = errno;
+	if (up->u_s != NULL)
+		nghttp2_session_del(up->u_s);
+	if (up->u_fd >= 0)
+		close(up->u_fd);
+	free(up);
+	errno = e;
+	return NULL;
 }
 
-/* The connect finished: the waiting streams go out. */
-static void h2_up_connected(struct h2conn *hc)
+/* The connect finished: the streams waiting for it go out. */
+static void h2_up_connected(struct h2up *up)
 {
-	struct h2stream *s;
+	struct worker *w = up->u_pool->p_w;
+	struct h2conn *hc;
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(hc->hc_ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(up->u_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == EINPROGRESS || err == EALREADY)
 		return;
 	if (err != 0) {
-		hc->hc_up_dead = true;
-		hc->hc_up_why = strerror(err);
+		up->u_dead = true;
+		up->u_why = strerror(err);
 		return;
 	}
-	hc->hc_up_connecting = false;
-	ev_timer_del(hc->hc_w->w_loop, &hc->hc_up_timer);
-	for (s = hc->hc_streams; s != NULL; s = s->s_next)
-		if (s->s_state == H2S_BACKEND_WAIT)
-			h2_up_submit(s);
+	up->u_connecting = false;
+	ev_timer_del(w->w_loop, &up->u_timer);
+	for (hc = w->w_h2conns; hc != NULL; hc = hc->hc_next) {
+		struct h2stream *s;
+
+		for (s = hc->hc_streams; s != NULL; s = s->s_next)
+			if (s->s_up == up && s->s_state == H2S_BACKEND_WAIT) {
+				h2_up_submit(s);
+				h2_touch(hc);
+			}
+	}
 }
 
 /* Reads what the backend sent. */
-static void h2_up_recv(struct h2conn *hc)
+static void h2_up_recv(struct h2up *up)
 {
 	uint8_t buf[H2_READ_BUF];
 
-	while (hc->hc_us != NULL && !hc->hc_up_dead) {
-		ssize_t r = recv(hc->hc_ufd, buf, sizeof(buf), 0);
+	while (!up->u_dead) {
+		ssize_t r = recv(up->u_fd, buf, sizeof(buf), 0);
 
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (r <= 0) {
-			hc->hc_up_dead = true;
-			hc->hc_up_why = r == 0 ? "closed the connection" : strerror(errno);
+			up->u_dead = true;
+			up->u_why = r == 0 ? "closed the connection" : strerror(errno);
 			return;
 		}
-		if (nghttp2_session_mem_recv(hc->hc_us, buf, (size_t)r) < 0) {
-			hc->hc_up_dead = true;
-			hc->hc_up_why = "HTTP/2 protocol error";
+		up->u_dirty = true; /* acknowledgements, window updates */
+		if (nghttp2_session_mem_recv(up->u_s, buf, (size_t)r) < 0) {
+			up->u_dead = true;
+			up->u_why = "HTTP/2 protocol error";
 			return;
 		}
 	}
@@ -1241,9 +1326,9 @@ static void h2_up_recv(struct h2conn *hc)
  * wr writes to the peer. Returns 1 if bytes went out, 0 if nothing, -1 on a dead peer;
  * *blocked when the peer's socket is full.
  */
-typedef ssize_t (*h2_write_fn)(struct h2conn *hc, const void *p, size_t n);
+typedef ssize_t (*h2_write_fn)(void *ctx, const void *p, size_t n);
 
-static int h2_flush(struct h2conn *hc, nghttp2_session *s, uint8_t *out, size_t *off, size_t *len,
+static int h2_flush(void *ctx, nghttp2_session *s, uint8_t *out, size_t *off, size_t *len,
 		    const uint8_t **chunk, size_t *coff, size_t *clen, h2_write_fn wr,
 		    bool *blocked)
 {
@@ -1271,7 +1356,7 @@ static int h2_flush(struct h2conn *hc, nghttp2_session *s, uint8_t *out, size_t 
 			}
 		}
 		if (*off < *len) {
-			r = wr(hc, out + *off, *len - *off);
+			r = wr(ctx, out + *off, *len - *off);
 			if (r == TLS_WANT_WRITE || r == TLS_WANT_READ) {
 				*blocked = true;
 				return progress;
@@ -1285,7 +1370,7 @@ static int h2_flush(struct h2conn *hc, nghttp2_session *s, uint8_t *out, size_t 
 			*off = *len = 0;
 		}
 		if (*chunk != NULL) {
-			r = wr(hc, *chunk + *coff, *clen - *coff);
+			r = wr(ctx, *chunk + *coff, *clen - *coff);
 			if (r == TLS_WANT_WRITE || r == TLS_WANT_READ) {
 				*blocked = true;
 				return progress;
@@ -1304,17 +1389,19 @@ static int h2_flush(struct h2conn *hc, nghttp2_session *s, uint8_t *out, size_t 
 	}
 }
 
-static ssize_t h2_up_write(struct h2conn *hc, const void *p, size_t n)
+static ssize_t h2_up_write(void *ctx, const void *p, size_t n)
 {
-	ssize_t r = send(hc->hc_ufd, p, n, MSG_NOSIGNAL);
+	struct h2up *up = ctx;
+	ssize_t r = send(up->u_fd, p, n, MSG_NOSIGNAL);
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return TLS_WANT_WRITE;
 	return r;
 }
 
-static ssize_t h2_client_write(struct h2conn *hc, const void *p, size_t n)
+static ssize_t h2_client_write(void *ctx, const void *p, size_t n)
 {
+	struct h2conn *hc = ctx;
 	ssize_t r;
 
 	if (hc->hc_tls != NULL)
@@ -1510,7 +1597,16 @@ static void h2_close(struct h2conn *hc)
 
 	while (hc->hc_streams != NULL)
 		h2_stream_free(hc->hc_streams);
-	h2_up_close(hc);
+	if (hc->hc_dirty) {
+		struct h2pool *p = h2_pool(w);
+		struct h2conn **pp;
+
+		for (pp = &p->p_dirty; *pp != NULL; pp = &(*pp)->hc_dirty_next)
+			if (*pp == hc) {
+				*pp = hc->hc_dirty_next;
+				break;
+			}
+	}
 	ev_timer_del(w->w_loop, &hc->hc_timer);
 	if (hc->hc_s != NULL)
 		nghttp2_session_del(hc->hc_s);
@@ -1539,8 +1635,12 @@ static void h2_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (hc->hc_nstreams == 0)
+	if (hc->hc_nstreams == 0) {
+		struct worker *w = hc->hc_w;
+
 		h2_close(hc);
+		h2_flush_all(w);
+	}
 }
 
 /* Reads the client until it would block (or our output to it is stuck). */
@@ -1572,14 +1672,15 @@ static void h2_client_recv(struct h2conn *hc)
 }
 
 /*
- * Does everything that can be done now: read both sides, send both sides until neither
- * makes progress, then sets the interest masks, the idle timer, or closes.
+ * Does everything that can be done now on the client side: read it, send it what its
+ * session has, then set its interest mask and idle timer, or close it. The backend
+ * connections it touched are flushed by h2_flush_all.
  */
 static void h2_run(struct h2conn *hc)
 {
 	struct worker *w = hc->hc_w;
-	bool cblocked = false, ublocked = false;
-	unsigned i, k;
+	bool cblocked = false;
+	unsigned k;
 
 	if (hc->hc_in_run)
 		return;
@@ -1588,32 +1689,11 @@ static void h2_run(struct h2conn *hc)
 		hc->hc_want = 0;
 		if (hc->hc_out_len == hc->hc_out_off && hc->hc_chunk == NULL)
 			h2_client_recv(hc);
-		if (hc->hc_us != NULL && !hc->hc_up_connecting)
-			h2_up_recv(hc);
-		for (i = 0; i < 64 && !hc->hc_dead; i++) {
-			int up = 0, cp;
-
-			if (hc->hc_up_dead)
-				h2_up_fail(hc, hc->hc_up_why ? hc->hc_up_why : "failed");
-			if (hc->hc_us != NULL && !hc->hc_up_connecting) {
-				up = h2_flush(hc, hc->hc_us, hc->hc_uout, &hc->hc_uout_off,
-					      &hc->hc_uout_len, &hc->hc_uchunk, &hc->hc_uchunk_off,
-					      &hc->hc_uchunk_len, h2_up_write, &ublocked);
-				if (up < 0) {
-					hc->hc_up_dead = true;
-					hc->hc_up_why = "write failed";
-					continue;
-				}
-			}
-			cp = h2_flush(hc, hc->hc_s, hc->hc_out, &hc->hc_out_off, &hc->hc_out_len,
-				      &hc->hc_chunk, &hc->hc_chunk_off, &hc->hc_chunk_len,
-				      h2_client_write, &cblocked);
-			if (cp < 0) {
-				hc->hc_dead = true;
-				break;
-			}
-			if (up == 0 && cp == 0 && !hc->hc_up_dead)
-				break;
+		if (h2_flush(hc, hc->hc_s, hc->hc_out, &hc->hc_out_off, &hc->hc_out_len,
+			     &hc->hc_chunk, &hc->hc_chunk_off, &hc->hc_chunk_len, h2_client_write,
+			     &cblocked) < 0) {
+			hc->hc_dead = true;
+			break;
 		}
 		/* the client's reads ended in "would block" (nothing hidden in OpenSSL), or
 		 * its socket is full: epoll takes over */
@@ -1640,14 +1720,6 @@ static void h2_run(struct h2conn *hc)
 		h2_close(hc);
 		return;
 	}
-	if (hc->hc_us != NULL && hc->hc_up_goaway && !h2_up_busy(hc) && !ublocked)
-		h2_up_close(hc); /* drained after its GOAWAY */
-	if (hc->hc_ufd >= 0) {
-		uint32_t uw = hc->hc_up_connecting ? EV_WRITE : EV_READ | (ublocked ? EV_WRITE : 0);
-
-		if (ev_mod(w->w_loop, hc->hc_ufd, uw) < 0)
-			h2_up_fail(hc, "epoll");
-	}
 	if (hc->hc_nstreams == 0)
 		ev_timer_add(w->w_loop, &hc->hc_timer, h2_cfg(hc)->p_idle_timeout_ms, h2_idle_cb,
 			     hc);
@@ -1655,29 +1727,118 @@ static void h2_run(struct h2conn *hc)
 		ev_timer_del(w->w_loop, &hc->hc_timer);
 }
 
+static struct h2pool *h2_pool(struct worker *w)
+{
+	if (w->w_h2pool == NULL) {
+		w->w_h2pool = calloc(1, sizeof(*w->w_h2pool));
+		if (w->w_h2pool != NULL)
+			w->w_h2pool->p_w = w;
+	}
+	return w->w_h2pool;
+}
+
+/* Sends what one backend session has; dead connections fail their streams. */
+static void h2_up_flush(struct h2up *up)
+{
+	struct worker *w = up->u_pool->p_w;
+	bool blocked = false;
+
+	up->u_dirty = false;
+	if (!up->u_dead && !up->u_connecting &&
+	    h2_flush(up, up->u_s, up->u_out, &up->u_out_off, &up->u_out_len, &up->u_chunk,
+		     &up->u_chunk_off, &up->u_chunk_len, h2_up_write, &blocked) < 0) {
+		up->u_dead = true;
+		up->u_why = "write failed";
+	}
+	if (up->u_dead) {
+		h2_up_fail(up);
+		return;
+	}
+	if (up->u_goaway && up->u_nstreams == 0 && !blocked) {
+		h2_up_close(up); /* drained after its GOAWAY */
+		return;
+	}
+	if (ev_mod(w->w_loop, up->u_fd,
+		   up->u_connecting ? EV_WRITE : EV_READ | (blocked ? EV_WRITE : 0)) < 0) {
+		up->u_dead = true;
+		up->u_why = "epoll";
+		h2_up_fail(up);
+		return;
+	}
+	if (!up->u_connecting && up->u_nstreams == 0 && !ev_timer_armed(&up->u_timer))
+		ev_timer_add(w->w_loop, &up->u_timer, w->w_px->px_conf.c_proxy.p_idle_timeout_ms,
+			     h2_up_timeout, up);
+}
+
+/*
+ * After any event: runs the client connections with work and flushes the backend
+ * connections, until neither side has anything more (sending on one side acknowledges
+ * data of the other, which then has frames to send). Bounded; whatever is left waits
+ * for epoll.
+ */
+static void h2_flush_all(struct worker *w)
+{
+	struct h2pool *p = h2_pool(w);
+	unsigned i;
+
+	if (p == NULL || p->p_in_flush)
+		return;
+	p->p_in_flush = true;
+	for (i = 0; i < 64; i++) {
+		struct h2up *up, *next;
+		bool any = false;
+
+		for (up = p->p_ups; up != NULL; up = next) {
+			next = up->u_next;
+			if (up->u_dirty || up->u_dead) {
+				any = true;
+				h2_up_flush(up);
+			}
+		}
+		while (p->p_dirty != NULL) {
+			struct h2conn *hc = p->p_dirty;
+
+			p->p_dirty = hc->hc_dirty_next;
+			hc->hc_dirty = false;
+			any = true;
+			h2_run(hc);
+		}
+		if (!any)
+			break;
+	}
+	p->p_in_flush = false;
+}
+
 static void h2_client_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct h2conn *hc = arg;
+	struct worker *hc_w_of_closed = hc->hc_w;
 
 	(void)loop;
 	(void)fd;
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
 		h2_close(hc);
+		h2_flush_all(hc_w_of_closed);
 		return;
 	}
-	h2_run(hc);
+	h2_touch(hc);
+	h2_flush_all(hc->hc_w);
 }
 
 static void h2_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
-	struct h2conn *hc = arg;
+	struct h2up *up = arg;
+	struct worker *w = up->u_pool->p_w;
 
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (hc->hc_up_connecting)
-		h2_up_connected(hc);
-	h2_run(hc);
+	if (up->u_connecting)
+		h2_up_connected(up);
+	if (!up->u_connecting && !up->u_dead)
+		h2_up_recv(up);
+	up->u_dirty = true;
+	h2_flush_all(w);
 }
 
 void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, const char *peer_ip,
@@ -1697,7 +1858,6 @@ void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, c
 	hc->hc_w = w;
 	hc->hc_fd = fd;
 	hc->hc_tls = t;
-	hc->hc_ufd = -1;
 	h2_copy(hc->hc_peer_text, sizeof(hc->hc_peer_text), &(size_t){ 0 }, peer_text,
 		strlen(peer_text));
 	h2_copy(hc->hc_peer_ip, sizeof(hc->hc_peer_ip), &(size_t){ 0 }, peer_ip, strlen(peer_ip));
@@ -1721,7 +1881,8 @@ void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, c
 	if (w->w_h2conns != NULL)
 		w->w_h2conns->hc_prev = hc;
 	w->w_h2conns = hc;
-	h2_run(hc); /* OpenSSL may hold decrypted bytes already: try before waiting */
+	h2_touch(hc); /* OpenSSL may hold decrypted bytes already: try before waiting */
+	h2_flush_all(w);
 	return;
 fail:
 	free(hc);
@@ -1751,13 +1912,12 @@ void h2_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 
 		next = j->aj_next;
 		if (s != NULL) {
-			struct h2conn *hc = s->s_hc;
-
 			h2_stream_auth_result(s, j);
-			h2_run(hc);
+			h2_touch(s->s_hc);
 		}
 		auth_job_free(j);
 	}
+	h2_flush_all(w);
 }
 
 void h2_drain_idle(struct worker *w)
@@ -1774,13 +1934,22 @@ void h2_drain_idle(struct worker *w)
 			    nghttp2_session_get_last_proc_stream_id(hc->hc_s), NGHTTP2_NO_ERROR,
 			    NULL, 0);
 		}
-		h2_run(hc);
+		h2_touch(hc);
 		hc = next;
 	}
+	h2_flush_all(w);
 }
 
 void h2_close_all(struct worker *w)
 {
+	struct h2pool *p = w->w_h2pool;
+
 	while (w->w_h2conns != NULL)
 		h2_close(w->w_h2conns);
+	if (p == NULL)
+		return;
+	while (p->p_ups != NULL)
+		h2_up_close(p->p_ups);
+	free(p);
+	w->w_h2pool = NULL;
 }

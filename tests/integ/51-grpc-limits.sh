@@ -4,7 +4,8 @@
 # a rapid-reset flood (HEADERS + RST_STREAM, CVE-2023-44487) is disconnected and logged;
 # grpc_max_streams is enforced (REFUSED_STREAM past it); an oversized header list resets
 # the stream; h2load drives 4000 calls over 10 connections × 10 streams, all answered
-# OK by the stand-in, while REST over HTTP/1.1 on the same port keeps answering 200.
+# OK by the stand-in over at most one pooled backend connection per worker, while REST over
+# HTTP/1.1 on the same port keeps answering 200.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 . "$TOP/tests/helpers/grpc_env.sh"
@@ -59,13 +60,23 @@ rest_loop &
 rest_pid=$!
 h2load -n 4000 -c 10 -m 10 --npn-list=h2 -H 'content-type: application/grpc' -H 'te: trailers' \
 	-H "authorization: Basic $(printf alice:alice-pw | base64)" -d "$TFG_TMP/req.bin" \
-	"https://127.0.0.1:$PX_PORT$P" >"$TFG_TMP/h2load.out" 2>&1
+	"https://127.0.0.1:$PX_PORT$P" >"$TFG_TMP/h2load.out" 2>&1 &
+h2pid=$!
+# backend connections while it runs: the workers' pools, not one per client connection
+maxbe=0
+while kill -0 "$h2pid" 2>/dev/null; do
+	nb=$(ss -Htn state established "dport = :$GSTUB_PORT" | wc -l)
+	[ "$nb" -gt "$maxbe" ] && maxbe=$nb
+	sleep 0.05
+done
+wait "$h2pid"
 wait "$rest_pid"
 say "$(grep -E '^(finished|requests|status codes)' "$TFG_TMP/h2load.out" | tr '\n' ' ')"
 check "h2load: 4000 calls succeeded" grep -q 'requests: 4000 total, 4000 started, 4000 done, 4000 succeeded' "$TFG_TMP/h2load.out"
 check "... all 4000 reached the stand-in" [ $(($(grec_count) - n0)) = 4000 ]
 poll 3000 bash -c "[ \$((\$(grep -c '\"path\":\"$P\",\"status\":200' '$PX_ACCESS') - $a0)) -ge 4000 ]"
 check "... and were logged with grpc-status OK (200)" [ $(($(grep -c "\"path\":\"$P\",\"status\":200" "$PX_ACCESS") - a0)) = 4000 ]
+check "10 client connections used at most 2 backend connections (2 workers' pools; saw $maxbe)" bash -c "[ $maxbe -ge 1 ] && [ $maxbe -le 2 ]"
 check "REST over HTTP/1.1 meanwhile: 100 of 100 answered 200" [ "$(cat "$TFG_TMP/rest_ok")" = 100 ]
 
 # --- the failure throttle (last: it blocks 127.0.0.1) --------------------------------------
