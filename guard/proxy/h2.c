@@ -27,10 +27,16 @@
 #include "proxy.h"
 
 #define H2_WINDOW      (256u << 10) /* per stream, both sides */
-#define H2_CONN_WINDOW (1u << 20)   /* per connection, both sides */
-#define H2_OUT_BUF     (32u << 10)  /* coalesced frames before one TLS write */
-#define H2_READ_BUF    (16u << 10)
-#define H2_MAX_HEADERS 64
+#define H2_CONN_WINDOW (1u << 20)   /* per client connection */
+/*
+ * Per backend connection: it is shared, so one client that stops reading must not close
+ * it for the others. Its streams can hold at most H2_WINDOW each; the connection window
+ * is large enough that it takes 256 stalled calls, not 4, to fill it.
+ */
+#define H2_UP_CONN_WINDOW (64u << 20)
+#define H2_OUT_BUF	  (32u << 10) /* coalesced frames before one TLS write */
+#define H2_READ_BUF	  (16u << 10)
+#define H2_MAX_HEADERS	  64
 /* Rapid reset: at most H2_RST_BURST RST_STREAM frames at once, refilled at H2_RST_RATE/s. */
 #define H2_RST_BURST 200
 #define H2_RST_RATE  100
@@ -1242,8 +1248,8 @@ static struct h2up *h2_up_open(struct h2pool *p)
 		goto fail;
 	}
 	if (nghttp2_submit_settings(up->u_s, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-	    nghttp2_session_set_local_window_size(up->u_s, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) !=
-		0 ||
+	    nghttp2_session_set_local_window_size(up->u_s, NGHTTP2_FLAG_NONE, 0,
+						  H2_UP_CONN_WINDOW) != 0 ||
 	    ev_add(w->w_loop, up->u_fd, EV_WRITE, h2_up_cb, up) < 0) {
 		errno = ENOMEM;
 		goto fail;

@@ -4,10 +4,13 @@
  *
  *   client ──TLS, h2──▶ server session ──streams──▶ client session ──h2c──▶ backend_grpc
  *
- * One backend connection (HTTP/2 with prior knowledge) per client connection, opened
- * with the first call that passes the checks; every call of that client is a stream
- * on it (multiplexed, so one TCP connection to TF Serving per gRPC channel, as a
- * direct client would have).
+ * Backend connections (HTTP/2 with prior knowledge) are pooled per worker and shared by
+ * the calls of every client: a call goes to the least busy one while it has fewer than
+ * H2_UP_STREAMS calls, else to a new one (at most H2_UP_MAX per worker); idle ones close
+ * after idle_timeout; one that sent GOAWAY takes no new calls, finishes the others and
+ * closes. After any event, h2_flush_all() runs the client connections and backend
+ * connections that have frames to send until neither side has more (sending on one
+ * side acknowledges data of the other).
  *
  * Per call (stream): client limit, authentication through the same entry points as
  * REST (auth.h: failure throttle, credential cache, verifier pool, with the

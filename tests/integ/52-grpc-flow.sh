@@ -43,5 +43,29 @@ check "proxy memory grew by less than 16 MiB ($(((rss1 - rss0) / 1024)) MiB)" [ 
 check "another gRPC call meanwhile → OK" expect_grpc OK /tensorflow.serving.PredictionService/Predict --user root:root-pw --model m1
 check "REST meanwhile → 200" expect_code 200 -u root:root-pw "$(PURL /v1/models/half_plus_two)"
 wait "$reader"
+
+# ten stalled readers at once (2.5 MiB of stream windows, more than a small shared backend
+# connection window): the pooled backend connections must keep serving everybody else
+readers=()
+for i in $(seq 1 10); do
+	"$PY" "$TOP/tests/helpers/h2_flood.py" "$PX_PORT" "$TFG_TMP/cert.pem" noread 256 "$authz" \
+		/tfguard.test.Stream/Flood 8 >/dev/null 2>&1 &
+	readers+=($!)
+	_PIDS+=($!)
+done
+sleep_until_stable_n() {
+	local a b
+	a=$(grep -c . "$GREC")
+	sleep 1
+	b=$(grep -c . "$GREC")
+	[ "$a" = "$b" ]
+}
+poll 6000 sleep_until_stable_n || true
+ok=0
+for i in 1 2 3 4 5 6; do
+	QUIET=1 expect_grpc OK /tensorflow.serving.PredictionService/Predict --user root:root-pw --model m1 --timeout 3 && ok=$((ok + 1))
+done
+check "with 10 stalled readers, 6 of 6 other calls → OK ($ok)" [ "$ok" = 6 ]
+for r in "${readers[@]}"; do wait "$r"; done
 check "after the reader left, calls still work" expect_grpc OK /tensorflow.serving.PredictionService/Predict --user root:root-pw --model m1
 pass
