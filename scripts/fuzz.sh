@@ -24,7 +24,7 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 libs="$(pkg-config --libs openssl libcrypt) -pthread"
 lib_srcs=$(ls guard/lib/*.c)
 proxy_srcs="guard/proxy/http.c guard/proxy/route.c guard/proxy/htpasswd.c guard/proxy/auth.c \
-	guard/proxy/b64.c guard/proxy/pb.c guard/proxy/grpc.c"
+	guard/proxy/b64.c guard/proxy/token.c guard/proxy/pb.c guard/proxy/grpc.c"
 
 if [ $# -gt 0 ]; then
 	targets=$*

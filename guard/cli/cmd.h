@@ -24,5 +24,6 @@ int cmd_print(struct conf *conf, int argc, char **argv);
 int cmd_check(struct conf *conf, int argc, char **argv);
 int cmd_probe(struct conf *conf, int argc, char **argv);
 int cmd_passwd(struct conf *conf, int argc, char **argv);
+int cmd_token(struct conf *conf, int argc, char **argv);
 
 #endif

@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "check.h"
 #include "cmd.h"
@@ -19,6 +23,7 @@
 #include "sockdiag.h"
 #include "str.h"
 #include "tlsprobe.h"
+#include "token.h"
 
 #define CK_DNAT_MAX 32
 
@@ -45,6 +50,9 @@ enum {
 	CK_RUN_WRAPPED,
 	CK_AUTH_FILE,
 	CK_AUTH_SCHEMES,
+	CK_AUTH_CA,
+	CK_AUTH_TOKFILE,
+	CK_AUTH_TOKAGE,
 	CK_LIMITS,
 	CK_TLS_KEY,
 	CK_TLS_MATCH,
@@ -82,6 +90,18 @@ static const struct {
 			      "htpasswd entries use strong hashes (bcrypt cost >= 10, "
 			      "SHA-crypt, yescrypt)",
 			      "reset those users with: tfguard passwd USER (bcrypt, cost 12)" },
+	[CK_AUTH_CA] = { "AUTH-3",
+			 "client CA (mTLS) readable and valid for more than 30 days; CRL not "
+			 "past its nextUpdate",
+			 "renew the client CA (or the CRL: openssl ca -gencrl), then: systemctl "
+			 "reload tfguard-proxy" },
+	[CK_AUTH_TOKFILE] = { "AUTH-4",
+			      "token file exists, owned by root or the proxy user, not readable "
+			      "or writable by others",
+			      "chown root:tfguard FILE && chmod 0640 FILE" },
+	[CK_AUTH_TOKAGE] = { "AUTH-5", "API tokens are younger than token_max_age",
+			     "rotate them: tfguard token new USER, move the client, tfguard "
+			     "token revoke HASHPREFIX" },
 	[CK_LIMITS] = { "LIM-1", "request limits are configured for the proxy",
 			"set [limits] default = RATE and client = RATE in the config" },
 	[CK_TLS_KEY] = { "TLS-1",
@@ -383,11 +403,37 @@ static const char *ck_scheme(const char *hash, bool *weak, int *cost)
 	return "unknown scheme";
 }
 
+/*
+ * A credential file's mode and owner (st from stat): fail when others may read it (why:
+ * what they would learn) or write it (what they could add), or when neither root nor the
+ * proxy user owns it.
+ */
+static void ck_cred_file(struct check_control *c, const struct conf_proxy *p, const char *path,
+			 const struct stat *st, const char *if_read, const char *if_written)
+{
+	const struct passwd *pw = getpwnam(p->p_user);
+
+	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st->st_mode & 07777),
+		       (unsigned)st->st_uid);
+	if (st->st_mode & S_IROTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-readable: anyone on the host can %s", if_read);
+	}
+	if (st->st_mode & S_IWOTH) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "world-writable: anyone on the host can %s", if_written);
+	}
+	if (st->st_uid != 0 && !(pw && pw->pw_uid == st->st_uid)) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
+			       (unsigned)st->st_uid, p->p_user);
+	}
+}
+
 static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 {
 	struct check_control *c = &cc[CK_AUTH_FILE], *s = &cc[CK_AUTH_SCHEMES];
 	const char *path = x->x_conf->c_proxy.p_htpasswd;
-	const struct passwd *pw;
 	char line[1024];
 	size_t users = 0, weak = 0;
 	struct stat st;
@@ -399,6 +445,11 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(c, "no [proxy] section in %s: tfguard-proxy not in use",
 			       x->x_conf->c_path);
 		check_evidence(s, "no [proxy] section: tfguard-proxy not in use");
+		return;
+	}
+	if (!(x->x_conf->c_proxy.p_auth & CONF_AUTH_BASIC)) {
+		check_evidence(c, "auth does not include basic: no htpasswd file is read");
+		check_evidence(s, "auth does not include basic: no passwords");
 		return;
 	}
 	/* mode and owner come from stat(), which needs no read permission */
@@ -418,22 +469,7 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		check_evidence(s, "%s: %s%s", path, strerror(errno),
 			       errno == EACCES && geteuid() ? " (skipped: needs root)" : "");
 	}
-	pw = getpwnam(x->x_conf->c_proxy.p_user);
-	check_evidence(c, "%s: mode %04o, owner uid %u", path, (unsigned)(st.st_mode & 07777),
-		       (unsigned)st.st_uid);
-	if (st.st_mode & S_IROTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-readable: anyone on the host can copy the hashes");
-	}
-	if (st.st_mode & S_IWOTH) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "world-writable: anyone on the host can add a user");
-	}
-	if (st.st_uid != 0 && !(pw && pw->pw_uid == st.st_uid)) {
-		c->cc_status = CHECK_FAIL;
-		check_evidence(c, "owned by uid %u, neither root nor the proxy user '%s'",
-			       (unsigned)st.st_uid, x->x_conf->c_proxy.p_user);
-	}
+	ck_cred_file(c, &x->x_conf->c_proxy, path, &st, "copy the hashes", "add a user");
 	while (f && fgets(line, sizeof(line), f)) {
 		char *p = str_trim(line), *colon, *end;
 		const char *scheme;
@@ -473,6 +509,167 @@ static void ck_htpasswd(struct ck_ctx *x, struct check_control *cc)
 		return;
 	fclose(f);
 	check_evidence(s, "%zu users, %zu with a weak hash", users, weak);
+}
+
+static bool ck_no_proxy(const struct ck_ctx *x, struct check_control *c);
+
+/* Days from now until t (negative: past), through OpenSSL's ASN1 time arithmetic. */
+static long ck_days_until(const ASN1_TIME *t)
+{
+	int days = 0, secs = 0;
+
+	if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t))
+		return 0;
+	return days;
+}
+
+static void ck_client_ca(struct ck_ctx *x, struct check_control *c)
+{
+	const struct conf_proxy *p = &x->x_conf->c_proxy;
+	long least = 0;
+	size_t n = 0;
+	X509_CRL *crl;
+	X509 *cert;
+	FILE *f;
+
+	if (ck_no_proxy(x, c))
+		return;
+	if (!(p->p_auth & CONF_AUTH_MTLS)) {
+		check_evidence(c, "auth does not include mtls: no client certificates");
+		return;
+	}
+	if (!(f = fopen(p->p_client_ca, "re"))) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: %s", p->p_client_ca, strerror(errno));
+		return;
+	}
+	while ((cert = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		char subj[160];
+		long d = ck_days_until(X509_get0_notAfter(cert));
+
+		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+		for (char *u = subj; *u; u++) /* subjects reach the evidence: no forged lines */
+			if ((unsigned char)*u < 0x20 || (unsigned char)*u >= 0x7f)
+				*u = '?';
+		check_evidence(c, "%s: %s, %ld days left", p->p_client_ca, subj, d);
+		if (n == 0 || d < least)
+			least = d;
+		n++;
+		X509_free(cert);
+	}
+	fclose(f);
+	if (n == 0) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: no PEM certificate in it", p->p_client_ca);
+		return;
+	}
+	if (least < 0) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "EXPIRED: no client certificate can verify");
+	} else if (least < 30) {
+		c->cc_status = CHECK_WARN;
+	}
+	check_evidence(c, "client_cert = %s, user from %s",
+		       p->p_client_cert == CONF_CLIENT_CERT_REQUIRE ? "require" : "optional",
+		       p->p_client_user_from == CONF_USER_FROM_SAN ? "subjectAltName" : "CN");
+	if (p->p_client_crl[0] == '\0') {
+		check_evidence(c, "no client_crl: a lost certificate stays valid until it expires");
+		if (c->cc_status == CHECK_PASS)
+			c->cc_status = CHECK_WARN;
+		return;
+	}
+	if (!(f = fopen(p->p_client_crl, "re"))) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: %s", p->p_client_crl, strerror(errno));
+		return;
+	}
+	crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!crl) {
+		c->cc_status = CHECK_FAIL;
+		check_evidence(c, "%s: no PEM CRL in it", p->p_client_crl);
+		return;
+	}
+	{
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+		long d = ck_days_until(next);
+		int revoked = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
+
+		check_evidence(c, "%s: %d revoked, nextUpdate in %ld days", p->p_client_crl,
+			       revoked < 0 ? 0 : revoked, d);
+		/* OpenSSL refuses every certificate once the CRL is past nextUpdate */
+		if (next && X509_cmp_current_time(next) < 0) {
+			c->cc_status = CHECK_FAIL;
+			check_evidence(c, "CRL EXPIRED: every client certificate is refused");
+		} else if (d < 7 && c->cc_status == CHECK_PASS) {
+			c->cc_status = CHECK_WARN;
+		}
+	}
+	X509_CRL_free(crl);
+}
+
+static void ck_tokens(struct ck_ctx *x, struct check_control *cc)
+{
+	const struct conf_proxy *p = &x->x_conf->c_proxy;
+	struct check_control *c = &cc[CK_AUTH_TOKFILE], *a = &cc[CK_AUTH_TOKAGE];
+	struct token_table *t;
+	char err[CONF_ERR_MAX];
+	uint64_t max_s = p->p_token_max_age_ms / 1000;
+	time_t now = time(NULL);
+	size_t i, old = 0, unknown = 0;
+	struct stat st;
+
+	if (ck_no_proxy(x, c)) {
+		ck_no_proxy(x, a);
+		return;
+	}
+	if (!(p->p_auth & CONF_AUTH_TOKEN)) {
+		check_evidence(c, "auth does not include token: no token file");
+		check_evidence(a, "auth does not include token: no tokens");
+		return;
+	}
+	if (stat(p->p_tokens, &st) < 0) {
+		int e = errno;
+
+		c->cc_status = e == EACCES && geteuid() ? CHECK_SKIP : CHECK_FAIL;
+		check_evidence(c, "%s: %s%s", p->p_tokens, strerror(e),
+			       c->cc_status == CHECK_SKIP ? " (skipped: needs root)" : "");
+		a->cc_status = CHECK_SKIP;
+		check_evidence(a, "%s could not be read", p->p_tokens);
+		return;
+	}
+	/* hashes of 256-bit tokens cannot be reversed, but a readable file names every
+	 * account that has one and a writable one lets anybody add a token */
+	ck_cred_file(c, p, p->p_tokens, &st, "list the token users", "add a token");
+	t = token_load(p->p_tokens, NULL, NULL, err, sizeof(err));
+	if (!t) {
+		a->cc_status = CHECK_SKIP;
+		check_evidence(a, "%s%s", err, errno == EACCES && geteuid() ? " (needs root)" : "");
+		return;
+	}
+	for (i = 0; i < token_count(t); i++) {
+		const struct token_entry *e = token_entry_at(t, i);
+		char hex[2 * TOKEN_HASH_LEN + 1];
+
+		token_hex(e->te_hash, hex, sizeof(hex));
+		if (e->te_created < 0) {
+			unknown++;
+			a->cc_status = CHECK_WARN;
+			check_evidence(a,
+				       "%s:%u: user %s token %.12s: no created= date, age unknown",
+				       p->p_tokens, e->te_line, e->te_user, hex);
+		} else if (max_s && now > e->te_created &&
+			   (uint64_t)(now - e->te_created) > max_s) {
+			old++;
+			a->cc_status = CHECK_WARN;
+			check_evidence(a, "%s:%u: user %s token %.12s: %lld days old", p->p_tokens,
+				       e->te_line, e->te_user, hex,
+				       (long long)(now - e->te_created) / 86400);
+		}
+	}
+	check_evidence(a, "%zu tokens, %zu older than %llu days, %zu of unknown age",
+		       token_count(t), old, (unsigned long long)max_s / 86400, unknown);
+	token_unref(t);
 }
 
 static void ck_limits(struct ck_ctx *x, struct check_control *c)
@@ -614,6 +811,11 @@ static bool ck_listening_at(const struct ck_ctx *x, const struct addr *want)
 	return false;
 }
 
+static bool ck_cert_required(const struct conf_proxy *p)
+{
+	return (p->p_auth & CONF_AUTH_MTLS) && p->p_client_cert == CONF_CLIENT_CERT_REQUIRE;
+}
+
 static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 {
 	const struct conf_proxy *p = &x->x_conf->c_proxy;
@@ -635,17 +837,35 @@ static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 		}
 		if (tlsprobe_http((struct sockaddr *)&ss, p->p_listen[i].a_len, NULL, 3000, &h) <
 		    0) {
-			c->cc_status = CHECK_FAIL;
-			check_evidence(c, "%s (listen %s): %s", a, p->p_listen[i].a_text, h.h_err);
-			continue;
-		}
-		check_evidence(c, "%s: %s %s, unauthenticated request answered %d%s", a,
-			       h.h_version, h.h_cipher, h.h_status,
-			       h.h_challenge ? " with a Basic challenge" : "");
-		if (h.h_status != 401 || !h.h_challenge) {
-			c->cc_status = CHECK_FAIL;
-			check_evidence(c, "expected 401 with a Basic challenge: requests without "
-					  "credentials are not refused as they should be");
+			/* client_cert = require: a client without a certificate must fail TLS */
+			/* the connection opened and TLS, not TCP, ended it: the refusal we want */
+			if (ck_cert_required(p) && h.h_tcp) {
+				check_evidence(c,
+					       "%s: a client without a certificate is refused "
+					       "(client_cert = require): %s",
+					       a, h.h_err);
+			} else {
+				c->cc_status = CHECK_FAIL;
+				check_evidence(c, "%s (listen %s): %s", a, p->p_listen[i].a_text,
+					       h.h_err);
+				continue;
+			}
+		} else {
+			bool good = h.h_status == 401 &&
+				    (!(p->p_auth & CONF_AUTH_BASIC) || h.h_challenge) &&
+				    (!(p->p_auth & CONF_AUTH_TOKEN) || h.h_bearer);
+
+			check_evidence(c, "%s: %s %s, unauthenticated request answered %d%s%s", a,
+				       h.h_version, h.h_cipher, h.h_status,
+				       h.h_challenge ? " with a Basic challenge" : "",
+				       h.h_bearer ? " with a Bearer challenge" : "");
+			if (!good) {
+				c->cc_status = CHECK_FAIL;
+				check_evidence(c,
+					       "expected 401 with a challenge for each of auth's "
+					       "schemes: requests without credentials are not "
+					       "refused as they should be");
+			}
 		}
 		if (!ck_listening_at(x, &p->p_listen[i])) {
 			c->cc_status = CHECK_FAIL;
@@ -718,6 +938,8 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 	ck_listeners(&x, cc);
 	ck_localnet(&x, &cc[CK_NET_LOCALNET]);
 	ck_htpasswd(&x, cc);
+	ck_client_ca(&x, &cc[CK_AUTH_CA]);
+	ck_tokens(&x, cc);
 	ck_limits(&x, &cc[CK_LIMITS]);
 	ck_tls(&x, cc);
 	ck_proxy(&x, &cc[CK_PROXY]);

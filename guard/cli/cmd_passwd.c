@@ -12,21 +12,19 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "afile.h"
 #include "cmd.h"
 #include "htpasswd.h"
 #include "str.h"
 
 #define PW_MAX		HTPASSWD_PASS_MAX
-#define PW_FILE_MAX	(16u << 20)
 #define PW_COST_DEFAULT 12
 
 static bool pw_user_valid(const char *u)
@@ -86,119 +84,12 @@ static ssize_t pw_read(const char *prompt, bool from_stdin, char *buf, size_t le
 	return n == (size_t)-1 ? -1 : (ssize_t)n;
 }
 
-/* Reads the whole file into a NUL-terminated buffer; *st gets its metadata.
- * A missing file is an empty buffer with *exists = false. */
-static char *pw_slurp(const char *path, struct stat *st, bool *exists)
-{
-	char *buf;
-	size_t len = 0;
-	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	*exists = fd >= 0;
-	if (fd < 0) {
-		if (errno != ENOENT)
-			return NULL;
-		return calloc(1, 1);
-	}
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > PW_FILE_MAX ||
-	    !(buf = malloc((size_t)st->st_size + 1))) {
-		close(fd);
-		errno = errno ? errno : EFBIG;
-		return NULL;
-	}
-	while (len < (size_t)st->st_size) {
-		r = read(fd, buf + len, (size_t)st->st_size - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	/* a short read would write a truncated file back: refuse instead */
-	if (len != (size_t)st->st_size) {
-		explicit_bzero(buf, len);
-		free(buf);
-		errno = EIO;
-		return NULL;
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 /* Is line (up to its newline) an entry for user? */
 static bool pw_line_is(const char *line, const char *user)
 {
 	size_t n = strlen(user);
 
 	return strncmp(line, user, n) == 0 && line[n] == ':';
-}
-
-/* Writes the new content next to path and renames it over path. */
-static int pw_replace(const char *path, const char *content, size_t len, const struct stat *st,
-		      bool exists, gid_t new_gid)
-{
-	char tmp[CONF_PATH_MAX + 16], dir[CONF_PATH_MAX];
-	int fd, dfd;
-
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (exists) {
-		struct stat now;
-
-		/* owner and group, or at least the group (a group member editing a
-		 * root:tfguard file), and then check: a file the proxy can no longer
-		 * read would lock everybody out */
-		if (fchown(fd, st->st_uid, st->st_gid) < 0 &&
-		    fchown(fd, (uid_t)-1, st->st_gid) < 0 && errno != EPERM)
-			goto fail;
-		if (fstat(fd, &now) < 0 || now.st_uid != st->st_uid || now.st_gid != st->st_gid) {
-			errno = EPERM;
-			goto fail;
-		}
-		if (fchmod(fd, st->st_mode & 07777) < 0)
-			goto fail;
-	} else {
-		/* new file: readable by the proxy user's group, never by others */
-		if (new_gid != (gid_t)-1 && fchown(fd, (uid_t)-1, new_gid) < 0 && errno != EPERM)
-			goto fail;
-		if (fchmod(fd, 0640) < 0)
-			goto fail;
-	}
-	while (len > 0) {
-		ssize_t w = write(fd, content, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		content += w;
-		len -= (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	/* the rename itself must survive a crash too */
-	snprintf(dir, sizeof(dir), "%s", path);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
 }
 
 static int pw_verify(const char *path, const char *user, bool from_stdin)
@@ -334,14 +225,13 @@ int cmd_passwd(struct conf *conf, int argc, char **argv)
 		explicit_bzero(pass, sizeof(pass));
 	}
 
-	snprintf(lock, sizeof(lock), "%s.lock", path);
-	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lfd < 0 || flock(lfd, LOCK_EX) < 0) {
+	lfd = afile_lock(path, lock, sizeof(lock));
+	if (lfd < 0) {
 		warn("passwd: %s", lock);
 		goto out;
 	}
 	memset(&st, 0, sizeof(st));
-	old = pw_slurp(path, &st, &exists);
+	old = afile_read(path, &st, &exists);
 	if (!old) {
 		warn("passwd: %s", path);
 		goto out;
@@ -380,7 +270,7 @@ int cmd_passwd(struct conf *conf, int argc, char **argv)
 		goto out;
 	}
 	pwent = getpwnam(conf->c_proxy.p_user);
-	if (pw_replace(path, out, outlen, &st, exists, pwent ? pwent->pw_gid : (gid_t)-1) < 0) {
+	if (afile_replace(path, out, outlen, &st, exists, pwent ? pwent->pw_gid : (gid_t)-1) < 0) {
 		if (errno == EPERM)
 			warnx(
 			    "passwd: %s: cannot keep its owner uid %u gid %u (run as root; nothing "

@@ -165,15 +165,29 @@ int cmd_probe(struct conf *conf, int argc, char **argv)
 			addr_format((struct sockaddr *)&ss, a, sizeof(a));
 			if (tlsprobe_http((struct sockaddr *)&ss, ai->ai_addrlen, host,
 					  (int)timeout, &h) < 0) {
-				printf("FAIL  %s (proxy): %s\n", a, h.h_err);
-				bad = true;
+				/* client_cert = require: no certificate, no TLS session */
+				bool req = (conf->c_proxy.p_auth & CONF_AUTH_MTLS) &&
+					   conf->c_proxy.p_client_cert == CONF_CLIENT_CERT_REQUIRE;
+
+				if (req && h.h_tcp) {
+					answered = true;
+					printf("PASS  %s (proxy): no client certificate -> refused "
+					       "in TLS "
+					       "(client_cert = require): %s\n",
+					       a, h.h_err);
+				} else {
+					printf("FAIL  %s (proxy): %s\n", a, h.h_err);
+					bad = true;
+				}
 			} else {
-				bool good = h.h_status == 401 && h.h_challenge;
+				/* any scheme of auth will do: Basic, Bearer, or both */
+				bool good = h.h_status == 401 && (h.h_challenge || h.h_bearer);
 
 				answered = true;
-				printf("%s  %s (proxy): %s %s, no credentials -> %d%s\n",
+				printf("%s  %s (proxy): %s %s, no credentials -> %d%s%s\n",
 				       good ? "PASS" : "FAIL", a, h.h_version, h.h_cipher,
-				       h.h_status, h.h_challenge ? " with a Basic challenge" : "");
+				       h.h_status, h.h_challenge ? " with a Basic challenge" : "",
+				       h.h_bearer ? " with a Bearer challenge" : "");
 				bad |= !good;
 			}
 		}

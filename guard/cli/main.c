@@ -22,6 +22,8 @@ static const struct cmd cmds[] = {
 	  "from outside: protected ports closed, proxy speaks TLS and answers 401" },
 	{ "passwd", cmd_passwd, "[-f FILE] [-C COST] [-D|-v] [--stdin] USER",
 	  "add, change, delete (-D) or verify (-v) a user's password (bcrypt)" },
+	{ "token", cmd_token, "[-f FILE] new [-m COMMENT] USER | revoke USER|HASHPREFIX | list",
+	  "API tokens for auth = token: new prints one once and stores its SHA-256" },
 };
 
 static void usage(FILE *f)

@@ -98,9 +98,12 @@ static void tlsprobe_parse_head(const char *buf, struct tlsprobe_http *out)
 		out->h_status = status;
 	for (line = strstr(buf, "\r\n"); line && line[2] && !(line[2] == '\r');
 	     line = strstr(line + 2, "\r\n"))
-		if (strncasecmp(line + 2, "www-authenticate:", 17) == 0 &&
-		    strcasestr(line + 19, "basic"))
-			out->h_challenge = true;
+		if (strncasecmp(line + 2, "www-authenticate:", 17) == 0) {
+			if (strcasestr(line + 19, "basic"))
+				out->h_challenge = true;
+			if (strcasestr(line + 19, "bearer"))
+				out->h_bearer = true;
+		}
 }
 
 int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int timeout_ms,
@@ -121,6 +124,7 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 			snprintf(out->h_err, sizeof(out->h_err), "TCP connection failed");
 		return -1;
 	}
+	out->h_tcp = true;
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx || !(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1) {
 		snprintf(out->h_err, sizeof(out->h_err), "OpenSSL: out of memory");

@@ -20,11 +20,13 @@ enum tlsprobe_tcp tlsprobe_tcp(const struct sockaddr *sa, socklen_t len, int tim
 const char *tlsprobe_tcp_name(enum tlsprobe_tcp t);
 
 struct tlsprobe_http {
+	bool h_tcp;	    /* the TCP connection opened (a failure after it is TLS's) */
 	bool h_tls;	    /* handshake completed */
 	char h_version[16]; /* "TLSv1.3" */
 	char h_cipher[64];
 	int h_status;	  /* HTTP status of the unauthenticated request, or 0 */
 	bool h_challenge; /* WWW-Authenticate: Basic present */
+	bool h_bearer;	  /* WWW-Authenticate: Bearer present */
 	char h_err[160];
 };
 

@@ -81,6 +81,8 @@ static const struct conf_key conf_keys[] = {
 	{ S_PROXY, "client_crl", T_PATH, P(p_client_crl), SZ(p_client_crl), 0, 0, NULL },
 	{ S_PROXY, "client_cert", T_ENUM, P(p_client_cert), 0, 0, 0, conf_client_certs },
 	{ S_PROXY, "client_user_from", T_ENUM, P(p_client_user_from), 0, 0, 0, conf_user_froms },
+	{ S_PROXY, "token_max_age", T_DURATION, P(p_token_max_age_ms), 0, 0, MS(86400) * 3650,
+	  NULL },
 	{ S_PROXY, "workers", T_WORKERS, P(p_workers), 0, 1, 256, NULL },
 	{ S_PROXY, "admin_listen", T_ADDR, P(p_admin_listen), 0, 0, 0, NULL },
 	{ S_PROXY, "handshake_timeout", T_DURATION, P(p_handshake_timeout_ms), 0, 1, MS(3600),
@@ -173,6 +175,9 @@ void conf_defaults(struct conf *c)
 	p->p_nauth = 1;
 	p->p_client_cert = CONF_CLIENT_CERT_OPTIONAL;
 	p->p_client_user_from = CONF_USER_FROM_CN;
+	/* tfguard check warns about API tokens older than this (NIST SP 800-57's "cryptoperiod"
+	 * idea; 90 days is what the big API gateways suggest for rotation) */
+	p->p_token_max_age_ms = MS(86400) * 90;
 	p->p_handshake_timeout_ms = MS(10);
 	p->p_header_timeout_ms = MS(10);
 	p->p_body_timeout_ms = MS(30);
@@ -244,7 +249,7 @@ int conf_rate_parse(const char *s, struct conf_rate *out, char *err, size_t errl
 }
 
 /* User names as htpasswd and the ACL see them: no ':' (htpasswd separator), no spaces. */
-static bool conf_name_valid(const char *s, size_t max)
+bool conf_name_valid(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
@@ -671,6 +676,16 @@ static int conf_finish(struct conf_parser *cp)
 		return conf_fail(cp,
 				 "auth = mtls needs TLS, but [proxy] plain_http = yes (line %u)",
 				 conf_key_line(cp, "plain_http"));
+	/* client_* settings without mtls in auth would silently do nothing */
+	if (!(p->p_auth & CONF_AUTH_MTLS) && p->p_client_cert == CONF_CLIENT_CERT_REQUIRE) {
+		cp->cp_line = conf_key_line(cp, "client_cert");
+		return conf_fail(cp, "client_cert = require but auth does not include mtls");
+	}
+	if (p->p_client_crl[0] != '\0' && p->p_client_ca[0] == '\0') {
+		cp->cp_line = conf_key_line(cp, "client_crl");
+		return conf_fail(cp, "client_crl is set but client_ca is not (the CRL belongs to "
+				     "the client CA)");
+	}
 	return 0;
 }
 
@@ -796,4 +811,80 @@ const struct conf_acl *conf_acl_find(const struct conf *c, const char *user)
 		if (strcmp(c->c_acl[i].acl_user, user) == 0)
 			return &c->c_acl[i];
 	return NULL;
+}
+
+static bool conf_key_equal(const struct conf_key *k, const struct conf *a, const struct conf *b)
+{
+	const char *x = (const char *)a + k->k_off, *y = (const char *)b + k->k_off;
+
+	switch (k->k_type) {
+	case T_PORTS:
+		return memcmp(x, y, sizeof(struct ports)) == 0;
+	case T_BOOL:
+		return *(const bool *)x == *(const bool *)y;
+	case T_PATH:
+	case T_TEXT:
+	case T_NAME:
+		return strcmp(x, y) == 0;
+	case T_ADDR:
+		return strcmp(((const struct addr *)x)->a_text, ((const struct addr *)y)->a_text) ==
+		       0;
+	case T_LISTEN:
+		if (a->c_proxy.p_nlisten != b->c_proxy.p_nlisten)
+			return false;
+		for (size_t i = 0; i < a->c_proxy.p_nlisten; i++)
+			if (strcmp(a->c_proxy.p_listen[i].a_text, b->c_proxy.p_listen[i].a_text) !=
+			    0)
+				return false;
+		return true;
+	case T_SIZE:
+	case T_DURATION:
+		return *(const uint64_t *)x == *(const uint64_t *)y;
+	case T_UINT:
+	case T_WORKERS:
+		return *(const unsigned *)x == *(const unsigned *)y;
+	case T_ENUM:
+		return *(const int *)x == *(const int *)y;
+	case T_AUTH:
+		return a->c_proxy.p_nauth == b->c_proxy.p_nauth &&
+		       memcmp(a->c_proxy.p_auth_order, b->c_proxy.p_auth_order,
+			      sizeof(a->c_proxy.p_auth_order)) == 0;
+	case T_RATE:
+		return memcmp(x, y, sizeof(struct conf_rate)) == 0;
+	}
+	return false;
+}
+
+size_t conf_keys_changed(const struct conf *a, const struct conf *b, const char *section,
+			 const char *const *skip, char *out, size_t outlen)
+{
+	size_t i, n = 0, used = 0;
+
+	if (outlen)
+		out[0] = '\0';
+	for (i = 0; i < sizeof(conf_keys) / sizeof(conf_keys[0]); i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const char *const *sk;
+		int w;
+
+		if (strcmp(conf_sections[k->k_section], section) != 0 || conf_key_equal(k, a, b))
+			continue;
+		for (sk = skip; sk && *sk && strcmp(*sk, k->k_name) != 0; sk++)
+			;
+		if (sk && *sk)
+			continue;
+		n++;
+		if (used >= outlen)
+			continue;
+		w = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", k->k_name);
+		if (w < 0 || (size_t)w >= outlen - used) {
+			/* no room: end with "..." where it fits */
+			if (outlen >= 4)
+				memcpy(out + outlen - 4, "...", 4);
+			used = outlen;
+			continue;
+		}
+		used += (size_t)w;
+	}
+	return n;
 }

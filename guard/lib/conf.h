@@ -83,7 +83,8 @@ struct conf_proxy {
 	char p_client_crl[CONF_PATH_MAX];
 	enum conf_client_cert p_client_cert;
 	enum conf_user_from p_client_user_from;
-	unsigned p_workers; /* 0 = one per core */
+	uint64_t p_token_max_age_ms; /* tfguard check warns past it; 0 = never */
+	unsigned p_workers;	     /* 0 = one per core */
 	bool p_admin_set;
 	struct addr p_admin_listen; /* metrics */
 	uint64_t p_handshake_timeout_ms;
@@ -144,7 +145,18 @@ int conf_load_buf(struct conf *c, const char *name, const char *buf, size_t len,
 void conf_free(struct conf *c);
 /* Parses "100r/s", "10r/m burst=20". Returns 0 or -1 with a reason in err. */
 int conf_rate_parse(const char *s, struct conf_rate *out, char *err, size_t errlen);
+/* A user name as htpasswd, tokens, certificates and the ACL must spell it:
+ * 1..max-1 bytes of [A-Za-z0-9._@+-]. */
+bool conf_name_valid(const char *s, size_t max);
 /* The ACL entry of user, or NULL. */
 const struct conf_acl *conf_acl_find(const struct conf *c, const char *user);
+
+/*
+ * The keys of [section] whose values differ between a and b, as "k1, k2, ..." in out
+ * (truncated with "..."), skipping the names in skip (NULL-terminated; may be NULL).
+ * Returns how many differ. For reloads: which settings a running program keeps.
+ */
+size_t conf_keys_changed(const struct conf *a, const struct conf *b, const char *section,
+			 const char *const *skip, char *out, size_t outlen);
 
 #endif

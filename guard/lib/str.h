@@ -16,7 +16,7 @@ char *str_trim(char *s);
 int str_to_u64(const char *s, uint64_t max, uint64_t *out);
 /* "512", "64K", "64M", "1G" (binary units; case-insensitive, optional trailing B). */
 int str_parse_size(const char *s, uint64_t *out);
-/* "500ms", "10s", "2m", "1h"; a bare number is seconds. Result in milliseconds. */
+/* "500ms", "10s", "2m", "1h", "90d"; a bare number is seconds. Result in milliseconds. */
 int str_parse_duration_ms(const char *s, uint64_t *out);
 /* yes/no, true/false, on/off, 1/0. */
 int str_parse_bool(const char *s, bool *out);

@@ -191,6 +191,8 @@ struct auth_thr_slot {
 	uint64_t ts_window_start;
 	uint64_t ts_blocked_until;
 	uint64_t ts_last;
+	uint32_t ts_pending; /* admitted verifications not finished yet */
+	uint32_t ts_gen;     /* which life of this way: a slot given back must be this one */
 };
 
 struct auth_shard {
@@ -205,6 +207,7 @@ struct auth {
 	unsigned a_fail_limit;
 	uint64_t a_fail_window_ms;
 	size_t a_thr_sets;
+	uint32_t a_thr_gen; /* generations of throttle slots (atomic) */
 
 	struct auth_shard a_cache[AUTH_SHARDS];
 	struct auth_shard a_thr[AUTH_SHARDS];
@@ -391,29 +394,33 @@ static int auth_thr_rank(const struct auth_thr_slot *s, const struct auth *a, ui
 {
 	if (s->ts_keylen == 0)
 		return 0;
-	if (s->ts_blocked_until > now_ms)
+	if (s->ts_blocked_until > now_ms || s->ts_pending > 0)
 		return 3;
 	if (now_ms - s->ts_window_start >= a->a_fail_window_ms)
 		return 1;
 	return 2;
 }
 
-unsigned auth_throttle_fail(struct auth *a, const void *key, size_t keylen, uint64_t now_ms)
+/* The slot of key in its set, or NULL (shard lock held). */
+static struct auth_thr_slot *auth_thr_find(struct auth_thr_slot *set, const void *key,
+					   size_t keylen)
 {
-	struct auth_thr_slot *set, *s = NULL;
-	struct auth_shard *sh;
-	unsigned retry;
 	int w;
 
-	if (keylen == 0 || keylen > 16)
-		return 0;
-	set = auth_thr_set(a, key, keylen, &sh);
-	pthread_mutex_lock(&sh->sh_lock);
 	for (w = 0; w < AUTH_WAYS; w++)
-		if (set[w].ts_keylen == keylen && memcmp(set[w].ts_key, key, keylen) == 0) {
-			s = &set[w];
-			break;
-		}
+		if (set[w].ts_keylen == keylen && memcmp(set[w].ts_key, key, keylen) == 0)
+			return &set[w];
+	return NULL;
+}
+
+/* The slot of key, taking over the lowest-ranked way if it has none (shard lock held);
+ * its failure window restarted if it has run out. */
+static struct auth_thr_slot *auth_thr_get(struct auth *a, struct auth_thr_slot *set,
+					  const void *key, size_t keylen, uint64_t now_ms)
+{
+	struct auth_thr_slot *s = auth_thr_find(set, key, keylen);
+	int w;
+
 	if (!s) {
 		for (w = 0; w < AUTH_WAYS; w++) {
 			int r = auth_thr_rank(&set[w], a, now_ms);
@@ -426,20 +433,100 @@ unsigned auth_throttle_fail(struct auth *a, const void *key, size_t keylen, uint
 		memcpy(s->ts_key, key, keylen);
 		s->ts_keylen = (uint8_t)keylen;
 		s->ts_window_start = now_ms;
+		s->ts_gen = __atomic_add_fetch(&a->a_thr_gen, 1, __ATOMIC_RELAXED);
 	}
 	if (now_ms - s->ts_window_start >= a->a_fail_window_ms) {
 		s->ts_window_start = now_ms;
 		s->ts_count = 0;
 	}
+	return s;
+}
+
+/* One failure on slot s (shard lock held): the limit-th within a window blocks the
+ * address for a window. */
+static void auth_thr_count(struct auth *a, struct auth_thr_slot *s, uint64_t now_ms)
+{
 	if (s->ts_count < UINT32_MAX)
 		s->ts_count++;
 	s->ts_last = now_ms;
-	/* the limit-th failure within one window blocks the address for a window */
 	if (s->ts_count >= a->a_fail_limit)
 		s->ts_blocked_until = now_ms + a->a_fail_window_ms;
+}
+
+unsigned auth_throttle_fail(struct auth *a, const void *key, size_t keylen, uint64_t now_ms)
+{
+	struct auth_thr_slot *s;
+	struct auth_shard *sh;
+	unsigned retry;
+
+	if (keylen == 0 || keylen > 16)
+		return 0;
+	s = auth_thr_set(a, key, keylen, &sh);
+	pthread_mutex_lock(&sh->sh_lock);
+	s = auth_thr_get(a, s, key, keylen, now_ms);
+	auth_thr_count(a, s, now_ms);
 	retry = auth_retry_after(s, now_ms);
 	pthread_mutex_unlock(&sh->sh_lock);
 	return retry;
+}
+
+/*
+ * Admission of a new guess from j's address: 0 and one in-flight slot taken, or the
+ * seconds to wait: blocked → until the block ends; every slot in flight → 1 (they finish
+ * within a hash time) with aj_busy set.
+ */
+static unsigned auth_thr_admit(struct auth *a, struct auth_job *j, uint64_t now_ms)
+{
+	struct auth_thr_slot *s;
+	struct auth_shard *sh;
+	unsigned retry;
+
+	if (j->aj_addrlen == 0 || j->aj_addrlen > 16)
+		return 0;
+	s = auth_thr_set(a, j->aj_addr, j->aj_addrlen, &sh);
+	pthread_mutex_lock(&sh->sh_lock);
+	s = auth_thr_get(a, s, j->aj_addr, j->aj_addrlen, now_ms);
+	s->ts_last = now_ms;
+	retry = auth_retry_after(s, now_ms);
+	if (retry == 0 && (uint64_t)s->ts_count + s->ts_pending >= a->a_fail_limit) {
+		retry = 1;
+		j->aj_busy = true;
+	}
+	if (retry == 0) {
+		s->ts_pending++;
+		j->aj_admitted = true;
+		j->aj_gen = s->ts_gen;
+	}
+	pthread_mutex_unlock(&sh->sh_lock);
+	return retry;
+}
+
+/* A job is done: give back its in-flight slot and record its failure, in one step. */
+static void auth_thr_done(struct auth *a, struct auth_job *j, uint64_t now_ms)
+{
+	struct auth_thr_slot *s;
+	struct auth_shard *sh;
+	bool fail = j->aj_result == AUTH_FAIL;
+
+	if ((!j->aj_admitted && !fail) || j->aj_addrlen == 0 || j->aj_addrlen > 16)
+		return;
+	s = auth_thr_set(a, j->aj_addr, j->aj_addrlen, &sh);
+	pthread_mutex_lock(&sh->sh_lock);
+	if (j->aj_admitted) {
+		struct auth_thr_slot *p = auth_thr_find(s, j->aj_addr, j->aj_addrlen);
+
+		/* evicted meanwhile (every way busy): nothing left to give back; and never
+		 * give back a slot of the address's next life (it did not take this one) */
+		if (p && p->ts_gen == j->aj_gen && p->ts_pending > 0)
+			p->ts_pending--;
+		j->aj_admitted = false;
+	}
+	if (fail) {
+		s = auth_thr_get(a, s, j->aj_addr, j->aj_addrlen, now_ms);
+		auth_thr_count(a, s, now_ms);
+		j->aj_fail_counted = true;
+	}
+	pthread_mutex_unlock(&sh->sh_lock);
 }
 
 /* ---- jobs and completion queues ------------------------------------------------- */
@@ -577,25 +664,38 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 	job->aj_followers = NULL;
 	job->aj_result = AUTH_ERROR;
 	job->aj_id = 0;
+	job->aj_retry = 0;
+	job->aj_fail_counted = false;
+	job->aj_cancel = false;
+	job->aj_admitted = false;
+	job->aj_busy = false;
+	job->aj_gen = 0;
 	if (auth_cred_key(&job->aj_cred, job->aj_key) < 0)
-		return -1;
+		return AUTH_SUBMIT_FULL;
 	slot = auth_inflight_slot(a, job->aj_key);
 	pthread_mutex_lock(&a->a_q_lock);
 	if (a->a_stopping || a->a_q_len >= a->a_q_max) {
 		pthread_mutex_unlock(&a->a_q_lock);
-		return -1;
+		return AUTH_SUBMIT_FULL;
 	}
-	a->a_q_len++;
 	for (lead = *slot; lead; lead = lead->aj_hnext)
 		if (CRYPTO_memcmp(lead->aj_key, job->aj_key, 32) == 0)
 			break;
 	if (lead) {
-		/* the same user and password are being checked: share that result */
+		/* the same user and password are being checked: share that result (no hash,
+		 * so not counted in the queue: waiting for it costs a pointer) */
 		job->aj_next = lead->aj_followers;
 		lead->aj_followers = job;
 		pthread_mutex_unlock(&a->a_q_lock);
 		return 0;
 	}
+	/* a new guess: it needs one of its address's in-flight slots */
+	job->aj_retry = auth_thr_admit(a, job, auth_now_ms());
+	if (job->aj_retry > 0) {
+		pthread_mutex_unlock(&a->a_q_lock);
+		return job->aj_busy ? AUTH_SUBMIT_BUSY : AUTH_SUBMIT_THROTTLED;
+	}
+	a->a_q_len++;
 	job->aj_hnext = *slot;
 	*slot = job;
 	if (a->a_q_tail)
@@ -612,7 +712,6 @@ int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q)
 static struct auth_job *auth_inflight_remove(struct auth *a, struct auth_job *j)
 {
 	struct auth_job **pp = auth_inflight_slot(a, j->aj_key), *f;
-	size_t n = 1;
 
 	for (; *pp; pp = &(*pp)->aj_hnext)
 		if (*pp == j) {
@@ -622,30 +721,46 @@ static struct auth_job *auth_inflight_remove(struct auth *a, struct auth_job *j)
 	j->aj_hnext = NULL;
 	f = j->aj_followers;
 	j->aj_followers = NULL;
-	for (struct auth_job *k = f; k; k = k->aj_next)
-		n++;
-	a->a_q_len -= n;
+	a->a_q_len--; /* followers were never counted */
 	return f;
 }
 
-/* Completes a leader and its followers with the leader's result. */
-static void auth_complete(struct auth_job *lead, struct auth_job *followers)
+/* Keeps the user name (for the log), wipes the password. */
+static void auth_job_wipe_pass(struct auth_job *j)
+{
+	explicit_bzero(j->aj_cred.ac_buf + j->aj_cred.ac_user_len,
+		       sizeof(j->aj_cred.ac_buf) - j->aj_cred.ac_user_len);
+	j->aj_cred.ac_pass = j->aj_cred.ac_buf + j->aj_cred.ac_user_len;
+	j->aj_cred.ac_pass_len = 0;
+}
+
+/*
+ * Completes a leader and its followers with the leader's result: each one's failure is
+ * recorded against its own address here, before its owner sees it, so a failure counts
+ * even when the connection that asked is gone.
+ */
+static void auth_complete(struct auth *a, struct auth_job *lead, struct auth_job *followers)
 {
 	struct auth_job *f, *next;
+	uint64_t now = auth_now_ms();
 
 	for (f = followers; f; f = next) {
 		next = f->aj_next;
 		f->aj_result = lead->aj_result;
 		f->aj_id = lead->aj_id;
-		explicit_bzero(f->aj_cred.ac_buf + f->aj_cred.ac_user_len,
-			       sizeof(f->aj_cred.ac_buf) - f->aj_cred.ac_user_len);
-		f->aj_cred.ac_pass = f->aj_cred.ac_buf + f->aj_cred.ac_user_len;
-		f->aj_cred.ac_pass_len = 0;
+		auth_job_wipe_pass(f);
 		explicit_bzero(f->aj_key, sizeof(f->aj_key));
+		auth_thr_done(a, f, now);
 		auth_queue_push(f->aj_queue, f);
 	}
 	explicit_bzero(lead->aj_key, sizeof(lead->aj_key));
+	auth_thr_done(a, lead, now);
 	auth_queue_push(lead->aj_queue, lead);
+}
+
+void auth_job_cancel(struct auth_job *j)
+{
+	__atomic_store_n(&j->aj_cancel, true, __ATOMIC_RELAXED);
 }
 
 static void auth_verify_job(struct auth *a, struct auth_job *j)
@@ -665,10 +780,7 @@ static void auth_verify_job(struct auth *a, struct auth_job *j)
 		j->aj_result = rc == 0 ? AUTH_FAIL : AUTH_ERROR;
 	}
 	/* the password is not needed any more; the user name is (for the log) */
-	explicit_bzero(j->aj_cred.ac_buf + j->aj_cred.ac_user_len,
-		       sizeof(j->aj_cred.ac_buf) - j->aj_cred.ac_user_len);
-	j->aj_cred.ac_pass = j->aj_cred.ac_buf + j->aj_cred.ac_user_len;
-	j->aj_cred.ac_pass_len = 0;
+	auth_job_wipe_pass(j);
 }
 
 static void *auth_worker(void *arg)
@@ -689,6 +801,15 @@ static void *auth_worker(void *arg)
 		a->a_q_head = j->aj_next;
 		if (!a->a_q_head)
 			a->a_q_tail = NULL;
+		if (__atomic_load_n(&j->aj_cancel, __ATOMIC_RELAXED) && !j->aj_followers) {
+			/* nobody waits for this answer: no hash (its slot is given back) */
+			followers = auth_inflight_remove(a, j);
+			pthread_mutex_unlock(&a->a_q_lock);
+			j->aj_result = AUTH_ERROR;
+			auth_job_wipe_pass(j);
+			auth_complete(a, j, followers);
+			continue;
+		}
 		pthread_mutex_unlock(&a->a_q_lock);
 
 		auth_verify_job(a, j);
@@ -696,7 +817,7 @@ static void *auth_worker(void *arg)
 		pthread_mutex_lock(&a->a_q_lock);
 		followers = auth_inflight_remove(a, j);
 		pthread_mutex_unlock(&a->a_q_lock);
-		auth_complete(j, followers);
+		auth_complete(a, j, followers);
 	}
 }
 
@@ -810,7 +931,7 @@ void auth_free(struct auth *a)
 		followers = auth_inflight_remove(a, j);
 		j->aj_result = AUTH_ERROR;
 		j->aj_id = 0;
-		auth_complete(j, followers);
+		auth_complete(a, j, followers);
 	}
 	a->a_q_head = a->a_q_tail = NULL;
 	htpasswd_unref(a->a_ht);

@@ -29,8 +29,13 @@
  *
  * Throttle: per client address (the socket peer; never X-Forwarded-For): the
  * p_auth_fail_limit-th failure within one p_auth_fail_window_ms window (counted from
- * the first failure) blocks the address for a window from that failure. A success
+ * the address's first failure or first admitted guess after the previous window ran
+ * out) blocks the address for a window from that failure. A success
  * does not reset the count (an attacker with one valid account could otherwise).
+ * Guesses in flight count too (see auth_submit): an address never has more than
+ * limit - failures distinct credential pairs being hashed, so parallel connections
+ * cannot outrun the limit, and one address cannot hold more than limit slots of the
+ * verifier pool.
  * Bounded (sharded, set-associative, 65536 addresses): under a flood of distinct
  * addresses entries that are not blocked are evicted first.
  *
@@ -98,8 +103,15 @@ enum auth_result {
 struct auth_job {
 	struct auth_cred aj_cred; /* wiped by the pool as soon as it is verified */
 	void *aj_arg;		  /* the caller's (its connection); ignored by the pool */
+	uint8_t aj_addr[16];	  /* the client's throttle key (auth_addr_key()) */
+	uint8_t aj_addrlen;	  /* 0: not throttled (tests) */
+	char aj_peer[64];	  /* the client's address as text, for the caller's log */
 	enum auth_result aj_result;
-	uint64_t aj_id; /* on AUTH_OK: the entry's e_id */
+	uint64_t aj_id;	      /* on AUTH_OK: the entry's e_id */
+	unsigned aj_retry;    /* auth_submit() == AUTH_SUBMIT_THROTTLED: Retry-After */
+	bool aj_fail_counted; /* AUTH_FAIL already recorded in the throttle by the pool */
+	bool aj_busy;	      /* AUTH_SUBMIT_BUSY: refused for guesses in flight, not failures */
+	bool aj_cancel;	      /* set (auth_job_cancel) when nobody waits for the answer */
 
 	/* --- private --- */
 	struct auth_job *aj_next;
@@ -107,6 +119,8 @@ struct auth_job {
 	uint8_t aj_key[32];	       /* the cache key: identical jobs share one hash */
 	struct auth_job *aj_hnext;     /* in-flight table chain (leaders only) */
 	struct auth_job *aj_followers; /* identical jobs waiting for this one's result */
+	bool aj_admitted;	       /* holds one of its address's in-flight slots */
+	uint32_t aj_gen;	       /* ... of this generation of the address's slot */
 };
 
 struct auth_job *auth_job_new(void);	/* NULL on ENOMEM */
@@ -150,10 +164,33 @@ void auth_cache_insert(struct auth *a, const struct auth_cred *cred, uint64_t id
 
 /*
  * Queues job for verification; on completion the job is appended to q and q's eventfd
- * is signalled. Returns 0, or -1 if the pool's queue is full (1024 jobs per thread) or
- * shutting down: the job was not taken (the caller still owns it; answer 503).
+ * is signalled. Returns 0, or, with the job not taken (the caller still owns it):
+ *   AUTH_SUBMIT_FULL       the pool's queue is full (1024 hashes per thread) or shutting
+ *                          down: answer 503;
+ *   AUTH_SUBMIT_THROTTLED  the address (aj_addr) is blocked: 429, Retry-After: aj_retry;
+ *   AUTH_SUBMIT_BUSY       its failures in this window plus its verifications in flight
+ *                          already reach auth_fail_limit: 429, Retry-After: 1 (a hash
+ *                          time; behind a shared address, many users logging in at once
+ *                          can see this without any failure: raise auth_fail_limit).
+ * Admission is what makes the limit hold for parallel guesses: a new credential pair
+ * takes one of the address's (limit - failures) in-flight slots, and the pool gives it
+ * back when the hash is done, recording a failure in the same step (aj_fail_counted),
+ * whether or not anybody still waits for the answer. A job whose credentials are
+ * already being checked (the same user and password) joins that check and takes no
+ * slot: it is not another guess, and it costs no hash, so it is not counted in the queue
+ * either (one address cannot fill the queue by repeating one pair).
  */
+#define AUTH_SUBMIT_FULL      (-1)
+#define AUTH_SUBMIT_THROTTLED (-2)
+#define AUTH_SUBMIT_BUSY      (-3)
 int auth_submit(struct auth *a, struct auth_job *job, struct auth_queue *q);
+
+/*
+ * Marks a submitted job as abandoned (its connection closed). Owner thread only; the
+ * job must still be freed when it is drained. If no hash has started for it and no
+ * other job shares its check, the pool skips the hash (result AUTH_ERROR).
+ */
+void auth_job_cancel(struct auth_job *j);
 
 /*
  * Throttle key of a peer address: 4 bytes for IPv4 (and v4-mapped IPv6), the /64

@@ -34,6 +34,7 @@
 #include "accesslog.h"
 #include "h2.h"
 #include "http.h"
+#include "ident.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -57,7 +58,9 @@ enum conn_state {
 
 #define CONN_WAIT  (-1)
 #define CONN_CLOSE (-2)
-#define CONN_GONE  (-3) /* handed over to h2.c: c is freed */
+/* conn_ident(): the credentials are Basic, go on with the Basic path */
+#define CONN_IDENT_BASIC (-3)
+#define CONN_GONE	 (-4) /* handed over to h2.c: c is freed */
 
 /*
  * Lingering close: after an error answer we half-close and swallow what the client still
@@ -85,6 +88,7 @@ struct conn {
 	int c_fd;
 	struct tls *c_tls;
 	bool c_is_tls;
+	struct tls_peer c_peer_id; /* the client certificate's verdict, after the handshake */
 	struct sockaddr_storage c_peer;
 	socklen_t c_peerlen;
 	char c_peer_text[ADDR_TEXT_MAX];
@@ -142,10 +146,11 @@ struct conn {
 	bool c_resp_started; /* response bytes went to the client: no error page possible */
 
 	/* --- [limits] (limit.h) --- */
-	enum limit_kind c_limit; /* which limit refused this request, LIMIT_NONE if none */
-	bool c_lim_held;	 /* holds an in-flight slot of c_user: released once */
-	bool c_lim_queued;	 /* waits in c_user's queue */
-	uint64_t c_lim_deadline; /* queue_timeout, on the loop's ms clock */
+	enum limit_kind c_limit;  /* which limit refused this request, LIMIT_NONE if none */
+	const char *c_auth_limit; /* "auth_fail"/"auth_inflight": refused by the login throttle */
+	bool c_lim_held;	  /* holds an in-flight slot of c_user: released once */
+	bool c_lim_queued;	  /* waits in c_user's queue */
+	uint64_t c_lim_deadline;  /* queue_timeout, on the loop's ms clock */
 };
 
 static const char *const conn_state_names[CONN_NSTATES] = {
@@ -410,7 +415,7 @@ static void conn_log_request(struct conn *c)
 		.ar_status = c->c_status,
 		.ar_bytes_in = c->c_bytes_in,
 		.ar_bytes_out = c->c_bytes_out,
-		.ar_limit = limit_name(c->c_limit),
+		.ar_limit = c->c_auth_limit ? c->c_auth_limit : limit_name(c->c_limit),
 	};
 	accesslog_write_buf(&c->c_w->w_alog, &r);
 	metrics_request(&c->c_w->w_m, model, mlen, c->c_status, dur);
@@ -450,6 +455,43 @@ static void conn_log_backend(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(LOG_LEVEL_WARN, fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * 429 for an address the failure throttle blocks, or (busy) whose guesses being verified
+ * plus its failures already reach auth_fail_limit. Logged at most once a second per
+ * worker, with the number of refusals since the last line: a client retrying in a loop
+ * must not flood the log (each failed login itself is still one line, for fail2ban).
+ */
+static int conn_throttled(struct conn *c, unsigned wait, bool busy)
+{
+	struct worker *w = c->c_w;
+	uint64_t now = ev_now(w->w_loop);
+	char hdr[64];
+
+	metrics_add(busy ? &w->w_m.m_auth_busy : &w->w_m.m_auth_throttled, 1);
+	c->c_auth_limit = busy ? "auth_inflight" : "auth_fail";
+	if (w->w_throttle_logged == 0 || now - w->w_throttle_logged >= 1000) {
+		if (busy)
+			log_warn(
+			    "auth: busy %s: auth_fail_limit logins from this address being "
+			    "verified or failed; retry in 1 s (%lu more refusals in this worker "
+			    "since the last line)",
+			    c->c_peer_ip, w->w_throttle_quiet);
+		else
+			log_warn("auth: throttled %s for %u s (too many failed logins; %lu more "
+				 "refusals in this worker since the last line)",
+				 c->c_peer_ip, wait, w->w_throttle_quiet);
+		w->w_throttle_logged = now;
+		w->w_throttle_quiet = 0;
+	} else {
+		w->w_throttle_quiet++;
+	}
+	snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
+	if (busy)
+		return conn_error(c, 429, "Too many logins from this address being verified; retry",
+				  hdr);
+	return conn_error(c, 429, "Too many failed logins from this address", hdr);
 }
 
 /* ---- answers made by the proxy ---------------------------------------------------------- */
@@ -529,21 +571,17 @@ static int conn_error(struct conn *c, int status, const char *msg, const char *e
 	return CONN_SEND_ERROR;
 }
 
+/*
+ * 401 with one challenge per accepted scheme, in the configured order. With auth = mtls
+ * alone there is no HTTP scheme to name, so no WWW-Authenticate (a deviation from RFC
+ * 9110 §15.5.2's MUST: a made-up scheme would mislead clients more than none).
+ */
 static int conn_error_401(struct conn *c, const char *msg)
 {
-	char hdr[400], realm[300];
-	const char *r = conn_cfg(c)->p_realm;
-	size_t i, o = 0;
+	const struct conf_proxy *sp = &worker_snap(c->c_w)->s_conf.c_proxy;
+	char hdr[800];
 
-	/* quoted-string (RFC 9110 §5.6.4): escape '"' and '\'. */
-	for (i = 0; r[i] != '\0' && o + 2 < sizeof(realm); i++) {
-		if (r[i] == '"' || r[i] == '\\')
-			realm[o++] = '\\';
-		realm[o++] = r[i];
-	}
-	realm[o] = '\0';
-	snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
-		 realm);
+	ident_challenge(sp->p_auth, sp->p_auth_order, sp->p_nauth, sp->p_realm, hdr, sizeof(hdr));
 	return conn_error(c, 401, msg, hdr);
 }
 
@@ -687,6 +725,46 @@ static int conn_forward(struct conn *c)
 	return CONN_UPSTREAM_CONNECT;
 }
 
+/*
+ * Client certificate, bearer token and conflicts (ident.h). Returns the next state, or
+ * CONN_IDENT_BASIC when Basic credentials remain to be verified by the Basic path.
+ */
+static int conn_ident(struct conn *c)
+{
+	struct worker *w = c->c_w;
+	const struct conf_proxy *sp = &worker_snap(w)->s_conf.c_proxy;
+	const struct http_header *a = c->c_req.r_authorization;
+	struct ident_ctx ctx = { sp->p_auth, sp->p_auth_order, sp->p_nauth, w->w_px->px_auth,
+				 w->w_px->px_tokens };
+	struct ident id;
+	enum ident_result r;
+
+	r = ident_resolve(&ctx, a ? a->h_value.p : NULL, a ? a->h_value.n : 0,
+			  c->c_tls ? &c->c_peer_id : NULL, c->c_akey, c->c_akeylen, &id);
+	if (r == IDENT_BASIC)
+		return CONN_IDENT_BASIC;
+	if (a != NULL)
+		explicit_bzero((void *)a->h_value.p, a->h_value.n);
+	switch (r) {
+	case IDENT_OK:
+		conn_copy(c->c_user, sizeof(c->c_user), &c->c_user_len, id.id_user, id.id_user_len);
+		log_debug("%s: user %s by %s", c->c_peer_text, c->c_user,
+			  ident_method_name(id.id_method));
+		return conn_authorized(c);
+	case IDENT_NONE:
+		return conn_error_401(c, "Authentication required");
+	case IDENT_FAIL:
+		metrics_add(&w->w_m.m_auth_failures, 1);
+		conn_log_auth_fail(c, "", 0, id.id_why);
+		return conn_error_401(c, "Invalid credentials");
+	case IDENT_CONFLICT:
+		log_warn("auth: refused request from %s (%s)", c->c_peer_ip, id.id_why);
+		return conn_error(c, 400, "Two different identities in one request", NULL);
+	default:
+		return conn_error(c, 500, "Credential check failed", NULL);
+	}
+}
+
 /* A complete head is in c_in[0..c_head_len). Decides everything before any byte goes out. */
 static int conn_request(struct conn *c)
 {
@@ -695,8 +773,10 @@ static int conn_request(struct conn *c)
 	struct http_req *q = &c->c_req;
 	const struct http_header *ua;
 	enum auth_basic ab;
+	bool busy;
 	enum limit_kind lk;
 	unsigned wait = 0;
+	int next;
 
 	c->c_req_active = true;
 	c->c_start_ms = ev_now(w->w_loop);
@@ -739,15 +819,11 @@ static int conn_request(struct conn *c)
 	if (lk != LIMIT_NONE)
 		return conn_limited(c, lk, wait);
 	wait = auth_throttle_check(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
-	if (wait > 0) {
-		char hdr[64];
-
-		metrics_add(&w->w_m.m_auth_throttled, 1);
-		log_warn("auth: throttled %s for %u s (too many failed logins)", c->c_peer_ip,
-			 wait);
-		snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n", wait);
-		return conn_error(c, 429, "Too many failed logins from this address", hdr);
-	}
+	if (wait > 0)
+		return conn_throttled(c, wait, false);
+	next = conn_ident(c);
+	if (next != CONN_IDENT_BASIC)
+		return next;
 	if (q->r_authorization == NULL)
 		return conn_error_401(c, "Authentication required");
 	ab = auth_basic_decode(q->r_authorization->h_value.p, q->r_authorization->h_value.n,
@@ -785,14 +861,26 @@ static int conn_request(struct conn *c)
 				&c->c_job->aj_cred);
 	explicit_bzero((void *)q->r_authorization->h_value.p, q->r_authorization->h_value.n);
 	c->c_job->aj_arg = c;
+	memcpy(c->c_job->aj_addr, c->c_akey, sizeof(c->c_job->aj_addr));
+	c->c_job->aj_addrlen = (uint8_t)c->c_akeylen;
+	snprintf(c->c_job->aj_peer, sizeof(c->c_job->aj_peer), "%s", c->c_peer_ip);
 	c->c_auth_done = false;
-	if (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq) < 0) {
+	switch (auth_submit(w->w_px->px_auth, c->c_job, w->w_aq)) {
+	case 0:
+		return CONN_AUTH;
+	case AUTH_SUBMIT_THROTTLED:
+	case AUTH_SUBMIT_BUSY:
+		wait = c->c_job->aj_retry;
+		busy = c->c_job->aj_busy;
+		auth_job_free(c->c_job);
+		c->c_job = NULL;
+		return conn_throttled(c, wait, busy);
+	default:
 		auth_job_free(c->c_job);
 		c->c_job = NULL;
 		return conn_error(c, 503, "Too many logins being verified; retry later",
 				  "Retry-After: 1\r\n");
 	}
-	return CONN_AUTH;
 }
 
 /* ---- state handlers ------------------------------------------------------------------------ */
@@ -809,7 +897,8 @@ static int conn_to_h2(struct conn *c)
 		w->w_conns = c->c_next;
 	if (c->c_next != NULL)
 		c->c_next->c_prev = c->c_prev;
-	h2_accept(w, c->c_fd, c->c_tls, c->c_peer_text, c->c_peer_ip, c->c_akey, c->c_akeylen);
+	h2_accept(w, c->c_fd, c->c_tls, c->c_tls ? &c->c_peer_id : NULL, c->c_peer_text,
+		  c->c_peer_ip, c->c_akey, c->c_akeylen);
 	cbuf_free(&c->c_in, true);
 	cbuf_free(&c->c_out, false);
 	free(c);
@@ -851,8 +940,14 @@ static int conn_h_tls_handshake(struct conn *c)
 			return CONN_CLOSE;
 	}
 	r = tls_handshake(c->c_tls);
-	if (r == 1)
+	if (r == 1) {
+		const struct conf_proxy *sp = &worker_snap(c->c_w)->s_conf.c_proxy;
+
+		if (sp->p_auth & CONF_AUTH_MTLS)
+			tls_peer_get(c->c_tls, sp->p_client_user_from == CONF_USER_FROM_SAN,
+				     &c->c_peer_id);
 		return tls_alpn_h2(c->c_tls) ? conn_to_h2(c) : CONN_READ_HEAD;
+	}
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 		return conn_want(c, r);
 	metrics_add(&c->c_w->w_m.m_tls_failures, 1);
@@ -925,8 +1020,8 @@ static int conn_h_auth(struct conn *c)
 		conn_copy(c->c_user, sizeof(c->c_user), &c->c_user_len, c->c_try_user,
 			  c->c_try_user_len);
 	} else if (res == AUTH_FAIL) {
+		/* the pool has counted it in the throttle already (aj_fail_counted) */
 		metrics_add(&w->w_m.m_auth_failures, 1);
-		auth_throttle_fail(w->w_px->px_auth, c->c_akey, c->c_akeylen, auth_now_ms());
 		conn_log_auth_fail(c, c->c_try_user, c->c_try_user_len,
 				   "wrong password or unknown user");
 	}
@@ -979,13 +1074,20 @@ static int conn_h_upstream_connect(struct conn *c)
 	return CONN_SEND_HEAD;
 }
 
-/* The backend failed before it saw the whole request: retry GETs once on a fresh socket. */
+/*
+ * The backend failed before it saw the whole request: retry a GET once on a fresh socket,
+ * if it has no body (a body already streamed to the dead socket is gone: resending the
+ * head alone would leave the new backend waiting for bytes that never come).
+ */
 static int conn_up_failed_early(struct conn *c, const char *what)
 {
 	struct worker *w = c->c_w;
+	const struct http_req *q = &c->c_req;
+	bool bodyless = q->r_framing == HTTP_BODY_NONE ||
+			(q->r_framing == HTTP_BODY_LENGTH && q->r_content_length == 0);
 
 	if (c->c_up != NULL && c->c_up->u_reused && !c->c_retried && !c->c_up_bytes &&
-	    c->c_req.r_method == HTTP_M_GET) {
+	    q->r_method == HTTP_M_GET && bodyless) {
 		conn_up_release(c, false);
 		c->c_retried = true;
 		return CONN_UPSTREAM_CONNECT;
@@ -1433,6 +1535,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		c->c_resp_started = false;
 		c->c_keepalive = false;
 		c->c_limit = LIMIT_NONE;
+		c->c_auth_limit = NULL;
 		ms = p->p_header_timeout_ms;
 		break;
 	case CONN_AUTH:
@@ -1631,7 +1734,20 @@ void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		struct conn *c = j->aj_arg;
 
 		if (c == NULL) {
-			auth_job_free(j); /* its connection is gone */
+			/* its connection is gone; a failure still counts (the pool recorded it in
+			 * the throttle) and is still one line for fail2ban */
+			if (j->aj_result == AUTH_FAIL) {
+				char esc[256];
+
+				metrics_add(&w->w_m.m_auth_failures, 1);
+				accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user,
+						 j->aj_cred.ac_user_len, 0);
+				log_warn(
+				    "auth: failed login from %s user \"%s\" (wrong password or "
+				    "unknown user; client gone)",
+				    j->aj_peer, esc);
+			}
+			auth_job_free(j);
 		} else {
 			c->c_auth_done = true;
 			conn_step(c);
@@ -1646,10 +1762,13 @@ static void conn_close(struct conn *c)
 
 	ev_timer_del(w->w_loop, &c->c_timer);
 	if (c->c_job != NULL) {
-		if (c->c_auth_done)
+		if (c->c_auth_done) {
 			auth_job_free(c->c_job);
-		else
-			c->c_job->aj_arg = NULL; /* the pool still has it; freed when drained */
+		} else {
+			/* the pool still has it: freed when drained; no hash if none started */
+			c->c_job->aj_arg = NULL;
+			auth_job_cancel(c->c_job);
+		}
 		c->c_job = NULL;
 	}
 	conn_up_release(c, false);

@@ -23,6 +23,7 @@
 
 #include "accesslog.h"
 #include "grpc.h"
+#include "ident.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -212,6 +213,8 @@ struct h2conn {
 	char hc_peer_ip[ADDR_TEXT_MAX];
 	uint8_t hc_akey[16];
 	size_t hc_akeylen;
+	struct tls_peer hc_peer; /* the client certificate's verdict (TLS_PEER_NONE without) */
+	bool hc_has_peer;	 /* over TLS: hc_peer is meaningful */
 	nghttp2_session *hc_s;
 	struct h2stream *hc_streams;
 	unsigned hc_nstreams;
@@ -554,16 +557,21 @@ static void h2_stream_authorized(struct h2stream *s)
 
 /*
  * Authentication of one call: the same entry points, in the same order, as the REST
- * path (auth.h): failure throttle on the peer address, Basic decoding, credential
- * cache, verifier pool. authz/n is the `authorization` metadata value (NULL if none),
- * akey the peer's throttle key. This is the one place the gRPC path authenticates.
+ * path: the failure throttle on the peer address (auth.h), ident_resolve() for client
+ * certificates and bearer tokens ([proxy] auth, ident.h), then the Basic path (decoding,
+ * credential cache, verifier pool). authz/n is the `authorization` metadata value (NULL
+ * if none), peer the connection's client certificate (NULL without TLS), akey the peer's
+ * throttle key. This is the one place the gRPC path authenticates.
  */
-static void h2_authenticate(struct h2stream *s, const char *authz, size_t n, const uint8_t *akey,
-			    size_t akeylen)
+static void h2_authenticate(struct h2stream *s, const char *authz, size_t n,
+			    const struct tls_peer *peer, const uint8_t *akey, size_t akeylen)
 {
 	struct h2conn *hc = s->s_hc;
 	struct worker *w = hc->hc_w;
 	struct auth *a = w->w_px->px_auth;
+	const struct conf_proxy *sp = &worker_snap(w)->s_conf.c_proxy;
+	struct ident_ctx ctx = { sp->p_auth, sp->p_auth_order, sp->p_nauth, a, w->w_px->px_tokens };
+	struct ident id;
 	enum auth_basic ab;
 	unsigned wait;
 
@@ -573,6 +581,29 @@ static void h2_authenticate(struct h2stream *s, const char *authz, size_t n, con
 		log_warn("auth: throttled %s for %u s (too many failed logins)", hc->hc_peer_ip,
 			 wait);
 		h2_answer(s, GRPC_RESOURCE_EXHAUSTED, "Too many failed logins from this address");
+		return;
+	}
+	switch (ident_resolve(&ctx, authz, n, peer, akey, akeylen, &id)) {
+	case IDENT_BASIC:
+		break;
+	case IDENT_OK:
+		h2_copy(s->s_user, sizeof(s->s_user), &s->s_user_len, id.id_user, id.id_user_len);
+		h2_stream_authorized(s);
+		return;
+	case IDENT_NONE:
+		h2_answer(s, GRPC_UNAUTHENTICATED, "Authentication required");
+		return;
+	case IDENT_FAIL:
+		metrics_add(&w->w_m.m_auth_failures, 1);
+		h2_log_auth_fail(hc, "", 0, id.id_why);
+		h2_answer(s, GRPC_UNAUTHENTICATED, "Invalid credentials");
+		return;
+	case IDENT_CONFLICT:
+		log_warn("auth: refused gRPC call from %s (%s)", hc->hc_peer_ip, id.id_why);
+		h2_answer(s, GRPC_UNAUTHENTICATED, "Two different identities in one call");
+		return;
+	default:
+		h2_answer(s, GRPC_INTERNAL, "Credential check failed");
 		return;
 	}
 	if (authz == NULL) {
@@ -692,7 +723,8 @@ static void h2_stream_begin(struct h2stream *s)
 		return;
 	}
 	h2_authenticate(s, s->s_authz.b != NULL ? (const char *)s->s_authz.b : NULL,
-			h2buf_pending(&s->s_authz), hc->hc_akey, hc->hc_akeylen);
+			h2buf_pending(&s->s_authz), hc->hc_has_peer ? &hc->hc_peer : NULL,
+			hc->hc_akey, hc->hc_akeylen);
 	h2buf_free(&s->s_authz, true);
 }
 
@@ -1847,8 +1879,8 @@ static void h2_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	h2_flush_all(w);
 }
 
-void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, const char *peer_ip,
-	       const uint8_t *akey, size_t akeylen)
+void h2_accept(struct worker *w, int fd, struct tls *t, const struct tls_peer *peer,
+	       const char *peer_text, const char *peer_ip, const uint8_t *akey, size_t akeylen)
 {
 	const struct conf_proxy *p = &w->w_px->px_conf.c_proxy;
 	struct h2conn *hc = calloc(1, sizeof(*hc));
@@ -1864,6 +1896,10 @@ void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, c
 	hc->hc_w = w;
 	hc->hc_fd = fd;
 	hc->hc_tls = t;
+	if (peer != NULL) {
+		hc->hc_peer = *peer;
+		hc->hc_has_peer = true;
+	}
 	h2_copy(hc->hc_peer_text, sizeof(hc->hc_peer_text), &(size_t){ 0 }, peer_text,
 		strlen(peer_text));
 	h2_copy(hc->hc_peer_ip, sizeof(hc->hc_peer_ip), &(size_t){ 0 }, peer_ip, strlen(peer_ip));

@@ -46,12 +46,12 @@ struct worker;
 
 /*
  * Takes over fd and its finished TLS object t (ALPN "h2") with the peer as conn.c
- * formatted it. The connection stays counted in w_nconns / px_nconns / the open
+ * formatted it and its client certificate's verdict (peer, copied; NULL without TLS). The connection stays counted in w_nconns / px_nconns / the open
  * connections metric; h2 gives the count back when it closes. On failure it closes
  * everything itself.
  */
-void h2_accept(struct worker *w, int fd, struct tls *t, const char *peer_text, const char *peer_ip,
-	       const uint8_t *akey, size_t akeylen);
+void h2_accept(struct worker *w, int fd, struct tls *t, const struct tls_peer *peer,
+	       const char *peer_text, const char *peer_ip, const uint8_t *akey, size_t akeylen);
 /* The worker's gRPC auth queue became readable (registered by worker.c; arg = worker). */
 void h2_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg);
 /* Shutdown: GOAWAY to every h2 connection; those without calls in progress close now. */

@@ -30,7 +30,7 @@
 
 #define PROG "tfguard-proxy"
 /* How often the htpasswd file is checked for changes. */
-#define MAIN_HTPASSWD_POLL_MS 1000
+#define MAIN_HTPASSWD_POLL_MS 1000 /* and the token file */
 #define MAIN_ADMIN_MAX	      16
 #define MAIN_ADMIN_TIMEOUT_MS 5000
 
@@ -54,28 +54,32 @@ struct main_state {
 	bool ms_ht_st_ok;
 	struct admin_conn *ms_admin[MAIN_ADMIN_MAX];
 	unsigned ms_ht_warnings;
+	char ms_tok_path[CONF_PATH_MAX]; /* "" when auth has no token */
+	struct stat ms_tok_st;
+	bool ms_tok_st_ok;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: " PROG " [-c CONF] [--check-config] [-v]\n"
-	    "\n"
-	    "Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
-	    "Reads the [proxy], [limits] and [acl] sections of the tfguard config file.\n"
-	    "\n"
-	    "  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
-	    "  -t, --check-config  validate the config, certificate/key pair and htpasswd\n"
-	    "                      file, then exit (0 valid, 1 not)\n"
-	    "  -v, --verbose       debug logging\n"
-	    "  -V, --version       print the version\n"
-	    "  -h, --help          this text\n"
-	    "\n"
-	    "Signals: HUP reloads htpasswd, [acl], [limits] and the certificate (a bad new\n"
-	    "file is rejected and the old one stays); USR1 reopens the access log; TERM/INT stop\n"
-	    "accepting and finish in-flight requests within shutdown_timeout.\n"
-	    "Exit codes: 0 ok, 1 error, 2 usage.\n");
+	fprintf(f,
+		"usage: " PROG " [-c CONF] [--check-config] [-v]\n"
+		"\n"
+		"Authenticating TLS reverse proxy for the TensorFlow Serving REST API.\n"
+		"Reads the [proxy], [limits] and [acl] sections of the tfguard config file.\n"
+		"\n"
+		"  -c, --config PATH   config file (default " CONF_DEFAULT_PATH ")\n"
+		"  -t, --check-config  validate the config, certificate/key pair, client CA/CRL,\n"
+		"                      htpasswd and token files, then exit (0 valid, 1 not)\n"
+		"  -v, --verbose       debug logging\n"
+		"  -V, --version       print the version\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Signals: HUP reloads htpasswd, tokens, [acl], [limits], the certificate and the\n"
+		"client CA/CRL (a bad new file is rejected and the old one stays); htpasswd and\n"
+		"tokens are also reloaded when they change; USR1 reopens the access log; TERM/INT "
+		"stop\n"
+		"accepting and finish in-flight requests within shutdown_timeout.\n"
+		"Exit codes: 0 ok, 1 error, 2 usage.\n");
 }
 
 static void main_ht_warn(void *arg, const char *file, unsigned line, const char *msg)
@@ -143,10 +147,76 @@ static struct htpasswd *main_load_htpasswd(struct main_state *ms, const struct c
 
 static struct tls_ctx *main_load_tls(const struct conf_proxy *p, char *err, size_t errlen)
 {
+	struct tls_ctx *t;
+
 	if (main_check_file(p->p_tls_cert, false, err, errlen) < 0 ||
 	    main_check_file(p->p_tls_key, true, err, errlen) < 0)
 		return NULL;
-	return tls_ctx_new(p->p_tls_cert, p->p_tls_key, err, errlen);
+	t = tls_ctx_new(p->p_tls_cert, p->p_tls_key, err, errlen);
+	if (t == NULL || !(p->p_auth & CONF_AUTH_MTLS))
+		return t;
+	/* mTLS: the client CA (and CRL) belong to the context, so SIGHUP reloads them too */
+	if (main_check_file(p->p_client_ca, false, err, errlen) < 0 ||
+	    (p->p_client_crl[0] != '\0' &&
+	     main_check_file(p->p_client_crl, false, err, errlen) < 0) ||
+	    tls_ctx_set_clients(t, p->p_client_ca, p->p_client_crl,
+				p->p_client_cert == CONF_CLIENT_CERT_REQUIRE, err, errlen) < 0) {
+		tls_ctx_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void main_tok_warn(void *arg, const char *file, unsigned line, const char *msg)
+{
+	(void)arg;
+	log_warn("%s:%u: %s", file, line, msg);
+}
+
+/* The token file of p, or NULL with err; p must list token in auth. */
+static struct token_table *main_load_tokens(const struct conf_proxy *p, char *err, size_t errlen)
+{
+	if (main_check_file(p->p_tokens, false, err, errlen) < 0)
+		return NULL;
+	return token_load(p->p_tokens, main_tok_warn, NULL, err, errlen);
+}
+
+static void main_tok_stat(struct main_state *ms)
+{
+	ms->ms_tok_st_ok = ms->ms_tok_path[0] != '\0' && stat(ms->ms_tok_path, &ms->ms_tok_st) == 0;
+}
+
+/* Reloads the token file (SIGHUP with p, or a change seen by the poll with p == NULL). */
+static int main_reload_tokens(struct main_state *ms, const struct conf_proxy *p)
+{
+	struct proxy *px = ms->ms_px;
+	char err[CONF_ERR_MAX];
+	struct token_table *t;
+	struct conf_proxy cur;
+
+	if (p == NULL) {
+		/* the poll: reload the path the current configuration names */
+		struct snap *s = snap_get(px);
+
+		cur = s->s_conf.c_proxy;
+		snap_put(s);
+		p = &cur;
+	}
+	if (!(p->p_auth & CONF_AUTH_TOKEN)) {
+		ms->ms_tok_path[0] = '\0';
+		main_tok_stat(ms);
+		return 0;
+	}
+	str_copy(ms->ms_tok_path, sizeof(ms->ms_tok_path), p->p_tokens);
+	t = main_load_tokens(p, err, sizeof(err));
+	main_tok_stat(ms); /* a bad file is not retried every second */
+	if (t == NULL) {
+		log_error("reload rejected: %s (the old tokens stay in force)", err);
+		return -1;
+	}
+	log_info("reloaded %s: %zu token(s)", p->p_tokens, token_count(t));
+	token_store_set(px->px_tokens, t);
+	return 0;
 }
 
 static unsigned main_workers(const struct conf_proxy *p)
@@ -162,6 +232,21 @@ static unsigned main_workers(const struct conf_proxy *p)
 static void main_ht_stat(struct main_state *ms)
 {
 	ms->ms_ht_st_ok = stat(ms->ms_ht_path, &ms->ms_ht_st) == 0;
+}
+
+/* Sanitizer builds stay dumpable: LeakSanitizer ptraces the process from a helper. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MAIN_KEEP_DUMPABLE true
+#else
+#define MAIN_KEEP_DUMPABLE false
+#endif
+
+/* An empty [acl] lets every user call every model: allowed, but said at every (re)load. */
+static void main_warn_acl(const struct conf *c)
+{
+	if (c->c_nacl == 0)
+		log_warn("no [acl] lines: every user in the htpasswd file may call every model "
+			 "(add \"user = model, ...\" lines under [acl] to restrict)");
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */
@@ -206,11 +291,46 @@ static void main_reload(struct main_state *ms, bool htpasswd_only)
 				snap_put(cur);
 			}
 		}
-		if (p->p_nlisten != px->px_conf.c_proxy.p_nlisten ||
-		    strcmp(p->p_backend_rest.a_text, px->px_conf.c_proxy.p_backend_rest.a_text) ||
-		    p->p_plain_http != px->px_conf.c_proxy.p_plain_http)
-			log_warn("reload: listen, backend_rest and plain_http take effect only "
-				 "after a restart");
+		{
+			/* what a reload does take over: see usage() and the README */
+			static const char *const reloaded[] = { "htpasswd",
+								"allow_plain_passwords",
+								"tls_cert",
+								"tls_key",
+								"auth",
+								"tokens",
+								"token_max_age",
+								"client_ca",
+								"client_crl",
+								"client_cert",
+								"client_user_from",
+								"realm",
+								NULL };
+			char keys[512];
+
+			if (conf_keys_changed(&px->px_conf, &s->s_conf, "proxy", reloaded, keys,
+					      sizeof(keys)) > 0)
+				log_warn(
+				    "reload: [proxy] %s changed: kept as started until a "
+				    "restart (a reload takes htpasswd, tokens, auth, client_*, "
+				    "the certificate, [acl] and [limits])",
+				    keys);
+		}
+		main_warn_acl(&s->s_conf);
+		if (main_reload_tokens(ms, p) < 0)
+			goto out_fail;
+		if (!(p->p_auth & CONF_AUTH_BASIC)) {
+			/* no Basic on this listener: no htpasswd to read, nobody logs in by password */
+			ms->ms_ht_path[0] = '\0';
+			log_info("reloaded %s: %zu [acl] entr%s (auth without basic)",
+				 ms->ms_conf_path, s->s_conf.c_nacl,
+				 s->s_conf.c_nacl == 1 ? "y" : "ies");
+			snap_publish(px, s);
+			auth_set_htpasswd(px->px_auth, NULL);
+			main_ht_stat(ms);
+			atomic_fetch_add(&px->px_mg.g_reload_ok, 1);
+			return;
+		}
 	} else {
 		p = &px->px_conf.c_proxy;
 		{
@@ -258,6 +378,20 @@ out_fail:
 	atomic_fetch_add(&px->px_mg.g_reload_failed, 1);
 }
 
+/* True when path's file differs from what *old recorded. */
+static bool main_file_changed(const char *path, const struct stat *old, bool old_ok)
+{
+	struct stat st;
+
+	if (path[0] == '\0' || stat(path, &st) != 0)
+		return false;
+	return !old_ok || st.st_ino != old->st_ino || st.st_dev != old->st_dev ||
+	       st.st_size != old->st_size || st.st_mtim.tv_sec != old->st_mtim.tv_sec ||
+	       st.st_mtim.tv_nsec != old->st_mtim.tv_nsec ||
+	       st.st_ctim.tv_sec != old->st_ctim.tv_sec ||
+	       st.st_ctim.tv_nsec != old->st_ctim.tv_nsec;
+}
+
 static void main_poll_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct main_state *ms = arg;
@@ -266,6 +400,13 @@ static void main_poll_cb(struct ev_loop *loop, int fd, uint32_t events, void *ar
 
 	(void)fd;
 	(void)events;
+	if (main_file_changed(ms->ms_tok_path, &ms->ms_tok_st, ms->ms_tok_st_ok)) {
+		log_info("%s changed: reloading it", ms->ms_tok_path);
+		if (main_reload_tokens(ms, NULL) == 0)
+			atomic_fetch_add(&ms->ms_px->px_mg.g_reload_ok, 1);
+		else
+			atomic_fetch_add(&ms->ms_px->px_mg.g_reload_failed, 1);
+	}
 	ok = stat(ms->ms_ht_path, &st) == 0;
 	if (ok && (!ms->ms_ht_st_ok || st.st_ino != ms->ms_ht_st.st_ino ||
 		   st.st_dev != ms->ms_ht_st.st_dev || st.st_size != ms->ms_ht_st.st_size ||
@@ -468,15 +609,26 @@ static int main_check_config(const char *conf_path, struct conf *c)
 		}
 		tls_ctx_free(t);
 	}
-	ht = main_load_htpasswd(NULL, p, err, sizeof(err));
-	if (ht == NULL) {
-		log_error("%s", err);
-		rc = 1;
-	} else if (htpasswd_count(ht) == 0) {
-		log_error("%s: no usable entry (nobody could log in)", p->p_htpasswd);
-		rc = 1;
+	if (p->p_auth & CONF_AUTH_BASIC) {
+		ht = main_load_htpasswd(NULL, p, err, sizeof(err));
+		if (ht == NULL) {
+			log_error("%s", err);
+			rc = 1;
+		} else if (htpasswd_count(ht) == 0) {
+			log_error("%s: no usable entry (nobody could log in)", p->p_htpasswd);
+			rc = 1;
+		}
+		htpasswd_unref(ht);
 	}
-	htpasswd_unref(ht);
+	if (p->p_auth & CONF_AUTH_TOKEN) {
+		struct token_table *t = main_load_tokens(p, err, sizeof(err));
+
+		if (t == NULL) {
+			log_error("%s", err);
+			rc = 1;
+		}
+		token_unref(t);
+	}
 	if (geteuid() == 0) {
 		uid_t uid;
 		gid_t gid;
@@ -549,11 +701,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p = &px.px_conf.c_proxy;
-	/* Fail closed: a configured credential type this version does not enforce is an error. */
-	if (p->p_auth != CONF_AUTH_BASIC) {
-		log_error("%s: [proxy] auth: only \"basic\" is implemented by this version "
-			  "(token and mtls are not; set auth = basic)",
-			  conf_path ? conf_path : CONF_DEFAULT_PATH);
+	/* Before any secret is read (--check-config reads the key too): no core file, no
+	 * ptrace by the same user. */
+	if (privdrop_nodump(MAIN_KEEP_DUMPABLE, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
 	if (check)
@@ -593,14 +744,32 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* 3. htpasswd */
-	ht = main_load_htpasswd(&ms, p, err, sizeof(err));
-	if (ht == NULL) {
-		log_error("%s", err);
-		return 1;
+	/* 3. htpasswd (with Basic) and tokens (with token) */
+	ht = NULL;
+	if (p->p_auth & CONF_AUTH_BASIC) {
+		ht = main_load_htpasswd(&ms, p, err, sizeof(err));
+		if (ht == NULL) {
+			log_error("%s", err);
+			return 1;
+		}
+		if (htpasswd_count(ht) == 0)
+			log_warn("%s: no usable entry: nobody can log in", p->p_htpasswd);
 	}
-	if (htpasswd_count(ht) == 0)
-		log_warn("%s: no usable entry: nobody can log in", p->p_htpasswd);
+	px.px_tokens = token_store_new(NULL);
+	if (px.px_tokens == NULL)
+		return 1;
+	if (p->p_auth & CONF_AUTH_TOKEN) {
+		struct token_table *tt = main_load_tokens(p, err, sizeof(err));
+
+		if (tt == NULL) {
+			log_error("%s", err);
+			return 1;
+		}
+		if (token_count(tt) == 0)
+			log_warn("%s: no usable token: nobody can log in with one", p->p_tokens);
+		token_store_set(px.px_tokens, tt);
+	}
+	main_warn_acl(&px.px_conf);
 	/* 4. access log (opened as root, then handed to the service user) */
 	if (accesslog_open(p->p_access_log, p->p_access_log_format, err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -694,8 +863,12 @@ int main(int argc, char **argv)
 
 	ms.ms_px = &px;
 	ms.ms_conf_path = conf_path;
-	str_copy(ms.ms_ht_path, sizeof(ms.ms_ht_path), p->p_htpasswd);
+	if (p->p_auth & CONF_AUTH_BASIC)
+		str_copy(ms.ms_ht_path, sizeof(ms.ms_ht_path), p->p_htpasswd);
 	main_ht_stat(&ms);
+	if (p->p_auth & CONF_AUTH_TOKEN)
+		str_copy(ms.ms_tok_path, sizeof(ms.ms_tok_path), p->p_tokens);
+	main_tok_stat(&ms);
 	ms.ms_loop = ev_new();
 	if (ms.ms_loop == NULL)
 		return 1;
@@ -732,6 +905,7 @@ int main(int argc, char **argv)
 		pthread_join(px.px_workers[i].w_thread, NULL);
 	log_info("stopped");
 	auth_free(px.px_auth);
+	token_store_free(px.px_tokens);
 	limit_free(px.px_limit);
 	accesslog_close();
 	return rc;

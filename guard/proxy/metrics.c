@@ -75,15 +75,56 @@ out_lat:
 	metrics_add(&m->m_lat_sum_us, dur_us);
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlongs, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t metrics_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+/*
+ * A label value in the exposition format: \\ " and newline escaped, and, since the value
+ * is whatever a client put in its URL, control bytes, bytes that are not well-formed UTF-8
+ * and '%' itself written as %XX: the page stays valid UTF-8 (one bad byte must not make
+ * a scraper drop it) and two different names never share a label.
+ */
 static void metrics_label(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(f, "\\%c", *s);
-		else if (*s == '\n')
+	const unsigned char *u = (const unsigned char *)s;
+
+	while (*u) {
+		size_t n;
+
+		if (*u == '\\' || *u == '"') {
+			fprintf(f, "\\%c", *u++);
+		} else if (*u == '\n') {
 			fputs("\\n", f);
-		else
-			fputc(*s, f);
+			u++;
+		} else if (*u >= 0x20 && *u < 0x7f && *u != '%') {
+			fputc(*u++, f);
+		} else if (*u >= 0x80 && (n = metrics_utf8_len(u)) > 0) {
+			fwrite(u, 1, n, f);
+			u += n;
+		} else {
+			fprintf(f, "%%%02X", *u++);
+		}
 	}
 }
 
@@ -182,6 +223,10 @@ void metrics_render(FILE *f, struct metrics *const *ws, size_t n, const struct m
 	metrics_counter(f, "tfguard_proxy_auth_throttled_total",
 			"Requests refused with 429 after repeated failures.", SUM(m_auth_throttled),
 			"counter");
+	metrics_counter(f, "tfguard_proxy_auth_busy_total",
+			"Requests refused with 429: auth_fail_limit logins from the address being "
+			"verified or failed.",
+			SUM(m_auth_busy), "counter");
 	metrics_counter(f, "tfguard_proxy_cred_cache_hits_total",
 			"Logins answered from the credential cache.", SUM(m_cache_hits), "counter");
 	metrics_counter(f, "tfguard_proxy_connections_open", "Client connections open now.",

@@ -42,6 +42,7 @@ struct metrics {
 	atomic_uint_fast64_t m_auth_ok;
 	atomic_uint_fast64_t m_auth_failures;
 	atomic_uint_fast64_t m_auth_throttled;
+	atomic_uint_fast64_t m_auth_busy;
 	atomic_uint_fast64_t m_cache_hits;
 	atomic_uint_fast64_t m_up_errors[METRICS_UP_NKINDS];
 	atomic_uint_fast64_t m_lat_bucket[METRICS_BUCKETS];

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -72,6 +73,21 @@ int privdrop_to(const char *user, char *err, size_t errlen)
 	return 1;
 }
 
+int privdrop_nodump(bool keep_dumpable, char *err, size_t errlen)
+{
+	struct rlimit zero = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &zero) < 0) {
+		snprintf(err, errlen, "setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
+		return -1;
+	}
+	if (!keep_dumpable && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		snprintf(err, errlen, "prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 #ifdef PRIVDROP_ARCH
 /* Syscalls refused with EPERM after start-up (see privdrop.h). */
 static const int privdrop_denied[] = {
@@ -118,8 +134,9 @@ static const int privdrop_denied[] = {
 
 int privdrop_lockdown(char *err, size_t errlen)
 {
-	/* arch check (3) + load nr (1) + clone3 (2) + clone (5) + denied (2 each) + allow (1) */
-	struct sock_filter f[3 + 1 + 2 + 5 + 2 * PRIVDROP_NDENIED + 1];
+	/* arch check (3) + load nr (1) + x32 (2) + clone3 (2) + clone (5) + denied (2 each) +
+	 * allow (1) */
+	struct sock_filter f[3 + 1 + 2 + 2 + 5 + 2 * PRIVDROP_NDENIED + 1];
 	struct sock_fprog prog;
 	size_t n = 0, i;
 
@@ -129,6 +146,14 @@ int privdrop_lockdown(char *err, size_t errlen)
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					      offsetof(struct seccomp_data, nr));
+	/*
+	 * x32 calls come with the x86_64 arch and the number | 0x40000000: none of the numbers
+	 * below would match them, so every one of them is refused with EPERM (the proxy is not
+	 * x32; a kernel without x32 would say ENOSYS).
+	 * Elsewhere the jump never triggers (no syscall number is that large).
+	 */
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
 	/* clone3's flags sit in memory a filter cannot read: ENOSYS makes glibc use clone. */
 	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1);
 	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);

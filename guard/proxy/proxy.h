@@ -27,6 +27,7 @@
 #include "limit.h"
 #include "metrics.h"
 #include "tls.h"
+#include "token.h"
 #include "upstream.h"
 
 /* Idle backend connections kept per worker: enough for a burst on one core. */
@@ -59,19 +60,22 @@ struct worker {
 	struct ev_timer w_accept_timer; /* accepting paused after EMFILE */
 	struct auth_cred w_cred; /* scratch for decode + cache lookup; wiped after each use */
 	uint64_t w_refused_logged;
-	uint64_t w_backend_logged; /* rate limit of backend warnings */
-	struct alog_buf w_alog;	   /* access-log lines, flushed once per loop iteration */
-	struct h2conn *w_h2conns;  /* gRPC (ALPN h2) connections, h2.c */
-	struct auth_queue *w_h2aq; /* their verifier completions */
-	struct h2pool *w_h2pool;   /* backend connections of the gRPC path */
+	uint64_t w_backend_logged;	/* rate limit of backend warnings */
+	uint64_t w_throttle_logged;	/* rate limit of "auth: throttled" warnings */
+	unsigned long w_throttle_quiet; /* refusals not logged since the last line */
+	struct alog_buf w_alog;		/* access-log lines, flushed once per loop iteration */
+	struct h2conn *w_h2conns;	/* gRPC (ALPN h2) connections, h2.c */
+	struct auth_queue *w_h2aq;	/* their verifier completions */
+	struct h2pool *w_h2pool;	/* backend connections of the gRPC path */
 };
 
 struct proxy {
 	struct conf
 	    px_conf; /* as started: listeners, timeouts, (limits and [acl] reload through the snapshot) */
 	struct auth *px_auth;
-	struct limit *px_limit;	      /* [limits]: shared by every worker, sharded locks inside */
-	pthread_mutex_t px_snap_lock; /* only taken to swap/take a snap reference */
+	struct token_store *px_tokens; /* [proxy] tokens, swapped on reload */
+	struct limit *px_limit;	       /* [limits]: shared by every worker, sharded locks inside */
+	pthread_mutex_t px_snap_lock;  /* only taken to swap/take a snap reference */
 	struct snap *px_snap;
 	atomic_uint px_gen;
 	struct worker *px_workers;

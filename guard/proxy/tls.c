@@ -4,12 +4,21 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "conf.h"
 
 /*
  * Mozilla server-side TLS guidelines, "intermediate" configuration (v5.7):
@@ -70,6 +79,117 @@ static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *o
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* ---- session ticket keys ---------------------------------------------------------- */
+
+/*
+ * Ticket keys are the proxy's own, process-wide, so every context (and a context made by a
+ * reload) accepts the others' tickets. A new key every TLS_TICKET_ROTATE_S seconds; the one
+ * before it still decrypts (its tickets are renewed), anything older is a full handshake.
+ * A stolen key thus opens at most two periods of recorded TLS 1.2 sessions.
+ */
+struct tls_ticket_key {
+	unsigned char tk_name[16];
+	unsigned char tk_aes[32];
+	unsigned char tk_hmac[32];
+	time_t tk_born; /* 0 = unused */
+};
+
+static struct {
+	pthread_mutex_t tt_lock;
+	struct tls_ticket_key tt_cur, tt_prev;
+	time_t tt_forced; /* tests: tls_tickets_rotate() adds this to the clock */
+} tls_tt = { .tt_lock = PTHREAD_MUTEX_INITIALIZER };
+
+static time_t tls_tt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1 + tls_tt.tt_forced; /* + 1: never 0 */
+}
+
+/* A fresh current key, the old one kept for decryption (tt_lock held). 0 or -1. */
+static int tls_tt_new_key(time_t now)
+{
+	struct tls_ticket_key k;
+
+	if (RAND_bytes(k.tk_name, sizeof(k.tk_name)) != 1 ||
+	    RAND_priv_bytes(k.tk_aes, sizeof(k.tk_aes)) != 1 ||
+	    RAND_priv_bytes(k.tk_hmac, sizeof(k.tk_hmac)) != 1)
+		return -1;
+	k.tk_born = now;
+	tls_tt.tt_prev = tls_tt.tt_cur;
+	tls_tt.tt_cur = k;
+	OPENSSL_cleanse(&k, sizeof(k));
+	return 0;
+}
+
+void tls_tickets_rotate(void)
+{
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	tls_tt.tt_forced += TLS_TICKET_ROTATE_S;
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+}
+
+static int tls_tt_set(const struct tls_ticket_key *k, const unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		      EVP_MAC_CTX *hctx, int enc)
+{
+	OSSL_PARAM params[2];
+
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
+	    EVP_MAC_init(hctx, k->tk_hmac, sizeof(k->tk_hmac), NULL) != 1)
+		return -1;
+	if (enc)
+		return EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0
+											     : -1;
+	return EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->tk_aes, iv) == 1 ? 0 : -1;
+}
+
+/*
+ * OpenSSL's ticket callback (RFC 5077 §4 layout: 16-byte key name, AES-256-CBC, HMAC-SHA256).
+ * enc = 1: encrypt with the current key (rotated first if due). enc = 0: 1 = the current
+ * key, 2 = the previous one (OpenSSL then issues a fresh ticket), 0 = unknown (full
+ * handshake), -1 = error.
+ */
+static int tls_tt_cb(SSL *s, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	time_t now = tls_tt_now();
+	int r = -1;
+
+	(void)s;
+	pthread_mutex_lock(&tls_tt.tt_lock);
+	if (tls_tt.tt_cur.tk_born == 0 || now - tls_tt.tt_cur.tk_born >= TLS_TICKET_ROTATE_S) {
+		/* two periods without a handshake: the previous key is too old to keep */
+		if (tls_tt_new_key(now) < 0)
+			goto out;
+		if (now - tls_tt.tt_prev.tk_born >= 2 * TLS_TICKET_ROTATE_S)
+			OPENSSL_cleanse(&tls_tt.tt_prev, sizeof(tls_tt.tt_prev));
+	}
+	if (enc) {
+		int ivlen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+
+		if (RAND_bytes(iv, ivlen) != 1)
+			goto out;
+		memcpy(name, tls_tt.tt_cur.tk_name, 16);
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 1) < 0 ? -1 : 1;
+	} else if (CRYPTO_memcmp(name, tls_tt.tt_cur.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_cur, iv, cctx, hctx, 0) < 0 ? -1 : 1;
+	} else if (tls_tt.tt_prev.tk_born != 0 &&
+		   CRYPTO_memcmp(name, tls_tt.tt_prev.tk_name, 16) == 0) {
+		r = tls_tt_set(&tls_tt.tt_prev, iv, cctx, hctx, 0) < 0 ? -1 : 2;
+	} else {
+		r = 0;
+	}
+out:
+	pthread_mutex_unlock(&tls_tt.tt_lock);
+	return r;
+}
+
+/* ---- contexts ---------------------------------------------------------------------- */
+
 struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
@@ -104,6 +224,11 @@ struct tls_ctx *tls_ctx_new(const char *cert, const char *key, char *err, size_t
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tt_cb) != 1) {
+		tls_err(err, errlen, "tls", "cannot set the session ticket key callback",
+			"is OpenSSL >= 3.0?");
+		goto out_free;
+	}
 
 	/* Key first: a certificate that does not match it then fails the check below. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
@@ -242,4 +367,201 @@ int tls_alpn_h2(struct tls *t)
 int tls_resumed(struct tls *t)
 {
 	return SSL_session_reused((SSL *)t);
+}
+
+/* ---- client certificates ------------------------------------------------------------------ */
+
+/* optional: finish the handshake whatever the verdict; tls_peer_get() reads it afterwards */
+static int tls_verify_optional(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
+/* Feeds a file's bytes into md. 0, or -1. */
+static int tls_digest_file(EVP_MD_CTX *md, const char *path)
+{
+	unsigned char buf[4096];
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int rc = 0;
+
+	if (f == NULL)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (EVP_DigestUpdate(md, buf, n) != 1)
+			rc = -1;
+	if (ferror(f))
+		rc = -1;
+	fclose(f);
+	return rc;
+}
+
+/*
+ * Session resumption skips certificate verification: a session (or ticket: the ticket keys
+ * outlive a reload) made before a CRL update would let a revoked certificate back in, and
+ * one made under optional (or without mTLS) would pass a require listener without any. So
+ * the session id context of an mTLS context is SHA-256 of what decides a client's fate:
+ * the mode, the CA file and the CRL file. OpenSSL resumes only sessions of the same
+ * context (ssl_get_prev_session, the TLS 1.3 PSK check); any change means full handshakes.
+ */
+static int tls_set_clients_sid(SSL_CTX *ctx, const char *ca_file, const char *crl_file,
+			       bool require)
+{
+	static const char tag[] = "tfguard-proxy mtls";
+	unsigned char sid[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = -1;
+
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, tag, sizeof(tag)) == 1 &&
+	    EVP_DigestUpdate(md, require ? "R" : "O", 1) == 1 &&
+	    tls_digest_file(md, ca_file) == 0 && EVP_DigestUpdate(md, "\0", 1) == 1 &&
+	    (crl_file == NULL || crl_file[0] == '\0' || tls_digest_file(md, crl_file) == 0) &&
+	    EVP_DigestFinal_ex(md, sid, &n) == 1 && n <= SSL_MAX_SID_CTX_LENGTH &&
+	    SSL_CTX_set_session_id_context(ctx, sid, n) == 1)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+int tls_ctx_set_clients(struct tls_ctx *tctx, const char *ca_file, const char *crl_file,
+			bool require, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = (SSL_CTX *)tctx;
+	STACK_OF(X509_NAME) * names;
+	X509_STORE *store;
+	X509_LOOKUP *lu;
+
+	ERR_clear_error();
+	if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		tls_err(err, errlen, ca_file, "cannot load the client CA",
+			"client_ca must be a PEM file with the CA certificate(s)");
+		return -1;
+	}
+	/* the CertificateRequest names the acceptable CAs: clients with several certs pick */
+	names = SSL_load_client_CA_file(ca_file);
+	if (names == NULL) {
+		tls_err(err, errlen, ca_file, "no CA certificate in the file",
+			"client_ca must be a PEM file with the CA certificate(s)");
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (crl_file != NULL && crl_file[0] != '\0') {
+		store = SSL_CTX_get_cert_store(ctx);
+		lu = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+		/* CRLs only: a certificate in this file must never become a trust anchor */
+		if (lu == NULL || X509_load_crl_file(lu, crl_file, X509_FILETYPE_PEM) < 1) {
+			tls_err(err, errlen, crl_file, "cannot load the CRL",
+				"client_crl must be a PEM file (openssl ca -gencrl)");
+			return -1;
+		}
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	}
+	if (tls_set_clients_sid(ctx, ca_file, crl_file, require) < 0) {
+		tls_err(err, errlen, ca_file, "cannot digest the client CA and CRL",
+			"are both files readable?");
+		return -1;
+	}
+	SSL_CTX_set_verify_depth(ctx, TLS_CLIENT_DEPTH);
+	if (require)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_optional);
+	return 0;
+}
+
+/* Copies an ASN1 string that is a valid user name into out; -1 otherwise. */
+static int tls_name_copy(const ASN1_STRING *s, struct tls_peer *out)
+{
+	const unsigned char *d = ASN1_STRING_get0_data(s);
+	int n = ASN1_STRING_length(s);
+
+	if (d == NULL || n <= 0 || n >= (int)sizeof(out->tp_user) ||
+	    memchr(d, '\0', (size_t)n) != NULL)
+		return -1;
+	memcpy(out->tp_user, d, (size_t)n);
+	out->tp_user[n] = '\0';
+	if (!conf_name_valid(out->tp_user, sizeof(out->tp_user)))
+		return -1;
+	out->tp_user_len = (size_t)n;
+	return 0;
+}
+
+static int tls_name_cn(X509 *cert, struct tls_peer *out)
+{
+	X509_NAME *subj = X509_get_subject_name(cert);
+	int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+
+	if (i < 0) {
+		snprintf(out->tp_why, sizeof(out->tp_why), "certificate subject has no CN");
+		return -1;
+	}
+	/* two CNs: which one is meant is a guess; refuse rather than guess */
+	if (X509_NAME_get_index_by_NID(subj, NID_commonName, i) >= 0) {
+		snprintf(out->tp_why, sizeof(out->tp_why), "certificate subject has two CNs");
+		return -1;
+	}
+	if (tls_name_copy(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)), out) < 0) {
+		snprintf(out->tp_why, sizeof(out->tp_why),
+			 "certificate CN is not a valid user name ([A-Za-z0-9._@+-])");
+		return -1;
+	}
+	return 0;
+}
+
+static int tls_name_san(X509 *cert, struct tls_peer *out)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int types[2] = { GEN_DNS, GEN_EMAIL }, k, i, rc = -1;
+
+	snprintf(out->tp_why, sizeof(out->tp_why),
+		 "certificate has no DNS or email subjectAltName");
+	/* the first DNS name; only a certificate without any DNS name falls back to email */
+	for (k = 0; k < 2 && gens != NULL; k++) {
+		for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+			if (g->type == types[k])
+				break;
+		}
+		if (i == sk_GENERAL_NAME_num(gens))
+			continue;
+		rc = tls_name_copy(sk_GENERAL_NAME_value(gens, i)->d.ia5, out);
+		if (rc < 0)
+			snprintf(out->tp_why, sizeof(out->tp_why),
+				 "certificate subjectAltName %s is not a valid user name "
+				 "([A-Za-z0-9._@+-])",
+				 k == 0 ? "DNS" : "email");
+		break;
+	}
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+void tls_peer_get(struct tls *t, bool san, struct tls_peer *out)
+{
+	SSL *ssl = (SSL *)t;
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	long v;
+
+	memset(out, 0, sizeof(*out));
+	out->tp_state = TLS_PEER_NONE;
+	if (cert == NULL)
+		return;
+	out->tp_state = TLS_PEER_REJECTED;
+	v = SSL_get_verify_result(ssl);
+	if (v != X509_V_OK) {
+		snprintf(out->tp_why, sizeof(out->tp_why), "client certificate not verified: %s",
+			 X509_verify_cert_error_string(v));
+		return;
+	}
+	if ((san ? tls_name_san(cert, out) : tls_name_cn(cert, out)) < 0) {
+		out->tp_user[0] = '\0';
+		out->tp_user_len = 0;
+		return;
+	}
+	out->tp_state = TLS_PEER_OK;
 }

@@ -4,7 +4,9 @@
  * tls_ctx_new() builds one SSL_CTX with the Mozilla "intermediate" profile set
  * explicitly (TLS 1.2 + 1.3, AEAD ECDHE/DHE suites only: no CBC, no RSA key
  * exchange), loads the certificate chain and the key, checks that they match,
- * and enables session resumption (session cache and tickets). A context is
+ * and enables session resumption (session cache and tickets; the ticket keys are
+ * the process's own, shared by every context, and rotate every TLS_TICKET_ROTATE_S
+ * seconds, the previous key still accepted for one more period). A context is
  * reference-counted by OpenSSL: each connection's SSL holds it, so a reload can
  * swap contexts while old connections finish on the old one.
  *
@@ -14,8 +16,11 @@
 #ifndef TFG_TLS_H
 #define TFG_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#define TLS_TICKET_ROTATE_S 3600
 
 #define TLS_WANT_READ  (-2)
 #define TLS_WANT_WRITE (-3)
@@ -45,5 +50,39 @@ const char *tls_version(struct tls *t);
 int tls_alpn_h2(struct tls *t);
 /* True when the session was resumed. */
 int tls_resumed(struct tls *t);
+/* Tests: moves the ticket-key clock forward by one rotation period. */
+void tls_tickets_rotate(void);
+
+/*
+ * Client certificates (mTLS). tls_ctx_set_clients() makes ctx ask every client for a
+ * certificate issued by the CA(s) in ca_file (PEM), chain depth at most
+ * TLS_CLIENT_DEPTH, validity, key usage/EKU (clientAuth) checked by OpenSSL, and, with a
+ * crl_file (PEM, may be ""), the leaf checked against it (X509_V_FLAG_CRL_CHECK: no
+ * CRL for the issuer means every certificate is refused). require: a client without a
+ * valid certificate fails the handshake. Otherwise (optional) the handshake completes
+ * and tls_peer_get() reports what the client presented. Returns 0 or -1 with err.
+ */
+#define TLS_CLIENT_DEPTH 4
+int tls_ctx_set_clients(struct tls_ctx *ctx, const char *ca_file, const char *crl_file,
+			bool require, char *err, size_t errlen);
+
+enum tls_peer_state {
+	TLS_PEER_NONE,	   /* no client certificate */
+	TLS_PEER_OK,	   /* verified; tp_user is its identity */
+	TLS_PEER_REJECTED, /* presented but not verified, or no usable name: tp_why */
+};
+#define TLS_PEER_USER_MAX 64 /* bytes including NUL; matches HTPASSWD_USER_MAX */
+struct tls_peer {
+	enum tls_peer_state tp_state;
+	char tp_user[TLS_PEER_USER_MAX];
+	size_t tp_user_len;
+	char tp_why[128];
+};
+/*
+ * The identity of t's client after the handshake: the subject's commonName (exactly
+ * one), or with san the first DNS name of subjectAltName, else its first email
+ * address. The name must be a valid user name (conf_name_valid), else REJECTED.
+ */
+void tls_peer_get(struct tls *t, bool san, struct tls_peer *out);
 
 #endif

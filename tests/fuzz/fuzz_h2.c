@@ -181,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.w_nconns++;
 	atomic_fetch_add(&px.px_nconns, 1);
 	metrics_add(&w.w_m.m_conns_open, 1);
-	h2_accept(&w, sv[0], NULL, "127.0.0.1:1", "127.0.0.1", akey, sizeof(akey));
+	h2_accept(&w, sv[0], NULL, NULL, "127.0.0.1:1", "127.0.0.1", akey, sizeof(akey));
 	for (i = 0; i < 3; i++)
 		round_once(sv[1]);
 	h2_close_all(&w);

@@ -125,3 +125,15 @@ routes = [
 ]
 for m, t in routes:
     put('route', chr(m) + t)
+
+H64 = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
+token_lines = [
+    'alice:' + H64, 'alice:' + H64.upper(), 'svc.a@x:' + H64 + ':created=2026-01-02T03:04:05Z ci: bot',
+    'bob:' + H64 + ':laptop created=1970-01-01T00:00:10Z', 'bob:' + H64 + '\r', '', '   # comment',
+    'alice', ':' + H64, 'al ice:' + H64, 'alice:' + H64 + '0', 'alice:9f86',
+    'alice:' + H64 + '\nbob:' + H64 + '\ngarbage\nbob:' + '0' * 63 + '1\n',
+    'Bearer abc', 'bEARER   tfg_x-y.z~+/==', 'Bearer', 'Bearer a b', 'Bearer ab=c', 'Basic YTpi',
+    'Bearerx abc', 'Bearer tfg_DA6HFk4BUqtP4ZB_Z2ABP0BkIdoYJ3iFK-ks3B-r6MM',
+]
+for t in token_lines:
+    put('token_line', t)

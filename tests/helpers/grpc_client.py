@@ -4,7 +4,8 @@
   grpc_client.py TARGET METHOD [options]
     --ca FILE         TLS with this CA (server name "localhost"); without: plaintext h2c
     --user U:P        authorization metadata "Basic base64(U:P)"
-    --authz VALUE     raw authorization metadata value
+    --authz VALUE     raw authorization metadata value ("Bearer tfg_...")
+    --cert F --key F  a client certificate and its key (mTLS)
     --model NAME      model_spec.name (field 1 → field 1); repeatable (MultiInference:
                       --multi puts each in a task)
     --pad N           N extra bytes in field 2 of the request (a 20 MB request...)
@@ -57,6 +58,8 @@ def main():
     ap.add_argument("--ca")
     ap.add_argument("--user")
     ap.add_argument("--authz")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     ap.add_argument("--model", action="append", default=[])
     ap.add_argument("--multi", action="store_true")
     ap.add_argument("--pad", type=int, default=0)
@@ -68,8 +71,13 @@ def main():
     opts = [("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20)]
     if a.ca:
-        with open(a.ca, "rb") as f:
-            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(a.ca),
+            private_key=read(a.key) if a.key else None,
+            certificate_chain=read(a.cert) if a.cert else None)
         opts.append(("grpc.ssl_target_name_override", "localhost"))
         ch = grpc.secure_channel(a.target, creds, options=opts)
     else:

@@ -79,6 +79,20 @@ px_start() {
 	poll 5000 listening_local "$PX_PORT" || { cat "$PX_LOG"; fail "proxy did not start"; }
 }
 
+# At the end of a passing test: stop the proxy with SIGTERM (a graceful exit, so that a
+# sanitizer build runs its leak check) and fail on any sanitizer report in its log.
+pass_hook() {
+	[ -n "${PX_PID:-}" ] || return 0
+	kill -TERM "$PX_PID" 2>/dev/null
+	QUIET=1 poll 10000 bash -c "! kill -0 $PX_PID 2>/dev/null" || { say "proxy did not stop on SIGTERM"; return 1; }
+	if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$PX_LOG"; then
+		grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$PX_LOG" | head -40
+		say "sanitizer report in the proxy's log"
+		return 1
+	fi
+	return 0
+}
+
 pcurl() {
 	curl -s --max-time 20 --cacert "$TFG_TMP/cert.pem" --resolve "localhost:$PX_PORT:127.0.0.1" "$@"
 }

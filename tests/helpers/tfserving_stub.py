@@ -15,6 +15,8 @@ Test switches, chosen by model name so one stub serves every case:
   closemid  sends a head promising 100000 bytes, 10 of them, then closes
   big       predict answers with --big-bytes bytes of JSON (streamed)
   extra     answers, then writes a second, unasked-for response on the same connection
+  dropsecond answers the first request of a connection; closes a later one unanswered
+            and unrecorded (a backend dying under a reused keep-alive connection)
 Each request is appended to --record as one JSON line: method, path, raw
 headers (list of [name, value]), body length and SHA-256, HTTP version.
 """
@@ -121,6 +123,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             blen, bhash, body = self.read_body()
         except (ValueError, ConnectionError):
+            self.close_connection = True
+            return
+        self.nreq = getattr(self, "nreq", 0) + 1
+        if "/dropsecond" in self.path and self.nreq > 1:
             self.close_connection = True
             return
         record({
@@ -265,7 +271,7 @@ def main():
     ap.add_argument("--port-file", help="write the port here once listening")
     ap.add_argument("--record", help="append one JSON line per request here")
     ap.add_argument("--models", default="half_plus_two,fraud,churn,secret,slow,closemid,big,extra,"
-                                         "a/b,caf\u00e9")
+                                         "dropsecond,a/b,caf\u00e9")
     ap.add_argument("--slow-ms", type=int, default=3000)
     ap.add_argument("--big-bytes", type=int, default=8 << 20)
     ARGS = ap.parse_args()

@@ -23,12 +23,13 @@ echo "u_ssha:$ssha" >>"$PX_HT"
 # a malformed line: warned about with file:line, everyone else still works
 echo "broken-line-without-colon" >>"$PX_HT"
 echo "u_bad:\$9\$notascheme" >>"$PX_HT"
-PX_ACL="* = *"
 PX_ACL=""
 px_conf 'realm = Model zoo' 'auth_fail_limit = 1000'
 check "--check-config accepts the setup" "$PX_BIN" -c "$PX_CONF" --check-config
 px_start
 check "malformed htpasswd line named with file:line" grep -q "htpasswd:8: " "$PX_LOG"
+check "an empty [acl] is a warning at start (every user may call every model)" \
+	grep -q 'no \[acl\] lines: every user in the htpasswd file may call every model' "$PX_LOG"
 
 direct() { curl -s "http://127.0.0.1:$STUB_PORT$1" "${@:2}"; }
 want=$(direct /v1/models/half_plus_two)

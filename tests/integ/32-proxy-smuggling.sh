@@ -64,6 +64,14 @@ CASES = [
     ("header block too large", G + H + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n", {431}),
     ("too many header lines", G + H + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n", {431}),
     ("Expect other than 100-continue", P + H + b"Expect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", {417, 400}),
+    ("HTTP/0.9 request (no version)", b"GET /v1/models/fraud\r\n" + H + b"\r\n", {400}),
+    ("header line without a colon", G + H + b"X-A 1\r\n\r\n", {400}),
+    ("control byte in a header value", G + H + b"X-A: 1\x012\r\n\r\n", {400}),
+    ("DEL in a header value", G + H + b"X-A: 1\x7f2\r\n\r\n", {400}),
+    ("control byte in a header name", G + H + b"X\x01A: 1\r\n\r\n", {400}),
+    ("control byte in the target", b"GET /v1/models/fr\x01aud HTTP/1.1\r\n" + H + b"\r\n", {400}),
+    ("TAB in the target", b"GET /v1/models/fr\taud HTTP/1.1\r\n" + H + b"\r\n", {400}),
+    ("empty line, then CONNECT", b"\r\nCONNECT localhost:8501 HTTP/1.1\r\n" + H + b"\r\n", {400, 405}),
     ("upgrade to h2c is not forwarded", G + H + b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n", {200}),
 ]
 fails = 0

@@ -66,6 +66,26 @@ STUB_PID=$BG_PID
 poll 5000 listening_local "$STUB_PORT" || fail "stub did not restart"
 check "stale pooled connection: GET still 200" expect_code 200 "${U[@]}" "$(PURL /v1/models/fraud)"
 check "upstream errors are counted" bash -c "curl -s http://127.0.0.1:$PX_ADMIN/metrics | grep -Eq '^tfguard_proxy_upstream_errors_total\{kind=\"connect\"\} [1-9]'"
+# A backend that dies under a reused connection (dropsecond: the 2nd request on a backend
+# connection is closed unanswered). One client connection (curl --next) keeps both
+# requests on one worker, so the 2nd goes out on the pooled connection of the 1st.
+# dropsecond ITEM: curl args for a GET to /v1/models/dropsecond after a first plain GET
+dropsecond() {
+	curl -s --max-time 20 --cacert "$TFG_TMP/cert.pem" --resolve "localhost:$PX_PORT:127.0.0.1" \
+		"${U[@]}" -o /dev/null -w '%{http_code} ' "$(PURL /v1/models/dropsecond)" --next \
+		--max-time 20 --cacert "$TFG_TMP/cert.pem" --resolve "localhost:$PX_PORT:127.0.0.1" \
+		"${U[@]}" -o /dev/null -w '%{http_code}' "$@" "$(PURL /v1/models/dropsecond)"
+}
+check "dropped on a reused backend connection: a GET is retried once → 200" \
+	[ "$(dropsecond)" = "200 200" ]
+# ... but not a GET with a body: its body went to the dead socket; resending the head
+# alone would leave the next backend connection waiting for it (before: 504 after
+# response_timeout)
+t0=$(date +%s%N)
+got=$(dropsecond -X GET -H 'Content-Type: application/json' --data-binary '{"instances": [1.0]}')
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "... a GET with a body is not retried: 502 ($got)" [ "$got" = "200 502" ]
+check "... at once ($ms ms)" [ "$ms" -lt 900 ]
 
 # a backend whose accept queue is full: connect() hangs → 504 after connect_timeout
 kill "$STUB_PID"

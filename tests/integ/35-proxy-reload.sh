@@ -94,6 +94,16 @@ say "ok: [acl] reloaded although the key was not"
 check "old certificate still served" [ "$(timeout 5 openssl s_client -connect "127.0.0.1:$PX_PORT" </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256)" = "$served" ]
 chown "$PX_USER" "$TFG_TMP/key.pem"
 
+# a key that only a restart applies: the reload says so, by name, and keeps the old value
+printf '{"instances": [%s1.0]}' "$(printf '1.0, %.0s' $(seq 1 400))" >"$TFG_TMP/2k"
+sed -i 's/^auth_fail_limit = 1000$/auth_fail_limit = 7\nmax_body = 1k/' "$PX_CONF"
+kill -HUP "$PX_PID"
+poll 5000 grep -q "reload: \[proxy\] max_body, auth_fail_limit changed: kept as started" "$PX_LOG" ||
+	fail "no warning naming the keys a reload keeps"
+say "ok: $(grep -m1 'kept as started' "$PX_LOG")"
+check "max_body kept as started (a 2 KiB body still passes)" expect_code 200 -u bob:bob-pw \
+	--data-binary "@$TFG_TMP/2k" "$(PURL /v1/models/fraud:predict)"
+
 # SIGUSR1: access log reopened after rotation
 mv "$PX_ACCESS" "$PX_ACCESS.1"
 kill -USR1 "$PX_PID"

@@ -44,7 +44,12 @@ trap 'exit 1' INT TERM
 say() { printf '# %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
 skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
-pass() { printf 'PASS: %s\n' "${1:-$TEST_NAME}"; exit 0; }
+# pass [NAME]: the test passed, after the optional pass_hook (e.g. a sanitizer log check)
+pass() {
+	if declare -F pass_hook >/dev/null; then pass_hook || fail "pass_hook"; fi
+	printf 'PASS: %s\n' "${1:-$TEST_NAME}"
+	exit 0
+}
 # check DESCRIPTION CMD...: runs CMD, fails the test with DESCRIPTION if it fails.
 check() {
 	local what=$1

@@ -45,6 +45,7 @@ static void test_defaults(void)
 	is_str(c.c_proxy.p_backend_grpc.a_text, "127.0.0.1:8500", "default gRPC backend");
 	ok(c.c_proxy.p_max_body >= (64u << 20), "max_body at least 64 MiB");
 	is_int(c.c_proxy.p_auth, CONF_AUTH_BASIC, "basic auth by default");
+	is_int(c.c_proxy.p_token_max_age_ms, 90ull * 86400 * 1000, "token_max_age 90 days");
 	conf_free(&c);
 }
 
@@ -71,6 +72,7 @@ static void test_full(void)
 				   "workers = auto\n"
 				   "header_timeout = 500ms\n"
 				   "idle_timeout = 2m\n"
+				   "token_max_age = 30d\n"
 				   "admin_listen = 127.0.0.1:9901\n"
 				   "[limits]\n"
 				   "default = 100r/s burst=200\n"
@@ -106,6 +108,7 @@ static void test_full(void)
 	is_int(c.c_proxy.p_auth_order[0], CONF_AUTH_TOKEN, "auth order kept");
 	is_int(c.c_proxy.p_workers, 0, "workers auto");
 	is_int(c.c_proxy.p_header_timeout_ms, 500, "ms duration");
+	is_int(c.c_proxy.p_token_max_age_ms, 30ull * 86400 * 1000, "day duration");
 	is_int(c.c_proxy.p_idle_timeout_ms, 120000, "minute duration");
 	ok(c.c_proxy.p_admin_set, "admin listen set");
 	is_int(c.c_limits.l_default.r_rate, 100, "default rate");
@@ -198,6 +201,14 @@ static void test_errors(void)
 	    "t.conf:2: auth includes mtls but [proxy] client_ca is not set", "mtls without a CA");
 	bad("[proxy]\nrealm = x\nauth = token\n",
 	    "t.conf:3: auth includes token but [proxy] tokens is not set", "tokens without a file");
+	bad("[proxy]\nrealm = x\nclient_cert = require\n",
+	    "t.conf:3: client_cert = require but auth does not include mtls",
+	    "require without mtls");
+	bad("[proxy]\nclient_crl = /c.crl\n",
+	    "t.conf:2: client_crl is set but client_ca is not (the CRL belongs to the client CA)",
+	    "CRL without a CA");
+	bad("[proxy]\ntoken_max_age = 11y\n",
+	    "t.conf:2: token_max_age: '11y' is not a duration like 10s or 500ms", "bad token age");
 	bad("[proxy]\nplain_http = yes\nclient_ca = /ca.pem\nauth = mtls\n",
 	    "t.conf:4: auth = mtls needs TLS, but [proxy] plain_http = yes (line 2)",
 	    "plain HTTP with mTLS");
@@ -345,6 +356,32 @@ static void test_files(void)
 	unlink(path);
 }
 
+static void test_keys_changed(void)
+{
+	static const char *const skip[] = { "htpasswd", NULL };
+	struct conf a, b;
+	char out[64];
+
+	subtest("conf_keys_changed: what a reload would keep");
+	ok(load(&a, "[proxy]\nlisten = 127.0.0.1:8443\nmax_body = 1M\nhtpasswd = /a\n") == 0 &&
+	       load(&b, "[proxy]\nlisten = 127.0.0.1:8443\nmax_body = 1M\nhtpasswd = /a\n") == 0,
+	   "two equal configs load");
+	is_int(conf_keys_changed(&a, &b, "proxy", NULL, out, sizeof(out)), 0, "equal: none");
+	is_str(out, "", "equal: empty list");
+	conf_free(&b);
+	ok(load(&b, "[proxy]\nlisten = 127.0.0.1:9443, [::1]:9443\nmax_body = 2M\n"
+		    "htpasswd = /b\nauth_fail_limit = 3\n[limits]\nclient = 5r/s\n") == 0,
+	   "a changed config loads");
+	is_int(conf_keys_changed(&a, &b, "proxy", skip, out, sizeof(out)), 3,
+	       "listen, max_body, auth_fail_limit differ (htpasswd skipped)");
+	is_str(out, "listen, max_body, auth_fail_limit", "named in schema order");
+	is_int(conf_keys_changed(&a, &b, "limits", NULL, out, sizeof(out)), 1, "[limits] client");
+	is_int(conf_keys_changed(&a, &b, "proxy", NULL, out, 12), 4, "short buffer: still counted");
+	is_str(out, "listen, ...", "short buffer: cut with ...");
+	conf_free(&a);
+	conf_free(&b);
+}
+
 int main(void)
 {
 	test_defaults();
@@ -353,5 +390,6 @@ int main(void)
 	test_crlf_and_many_ports();
 	test_nul_and_long();
 	test_files();
+	test_keys_changed();
 	return done_testing();
 }

@@ -471,6 +471,135 @@ static void test_pool(void)
 	auth_queue_free(q);
 }
 
+/* Submits a job for user/pass from the throttle key k (n bytes). */
+static struct auth_job *submit_from(struct auth *a, struct auth_queue *q, const uint8_t *k,
+				    size_t n, const char *user, const char *pass, int *rc)
+{
+	struct auth_job *j = auth_job_new();
+
+	if (!j)
+		abort();
+	cred(&j->aj_cred, user, pass);
+	memcpy(j->aj_addr, k, n);
+	j->aj_addrlen = (uint8_t)n;
+	*rc = auth_submit(a, j, q);
+	return j;
+}
+
+/* Parallel guesses: the limit holds for what is in flight, not only for what finished. */
+static void test_admission(void)
+{
+	struct conf_proxy p = { .p_cred_cache_size = 1024,
+				.p_cred_cache_ttl_ms = 60000,
+				.p_auth_fail_limit = 3,
+				.p_auth_fail_window_ms = 10000 };
+	struct auth_queue *q = auth_queue_new();
+	struct auth_job *jobs[16], *done[16];
+	uint8_t k1[16], k2[16], k3[16], k4[16];
+	size_t n1 = key_of("192.0.2.1", k1), n2 = key_of("192.0.2.2", k2);
+	size_t n3 = key_of("192.0.2.3", k3), n4 = key_of("192.0.2.4", k4);
+	int i, n, rc, taken = 0, refused = 0, retry1 = 1, counted = 1, fails = 0;
+	char err[256], pw[32];
+	struct auth *a;
+
+	subtest("admission: guesses in flight count against auth_fail_limit");
+	a = auth_new(&p, table("carol:" BCRYPT8_LINE "\n"), 1, err, sizeof(err));
+	if (!ok(a && q, "auth_new (one verifier thread) and a queue"))
+		return;
+	/* ten different wrong passwords at once from one address */
+	for (i = 0; i < 10; i++) {
+		snprintf(pw, sizeof(pw), "guess-%d", i);
+		jobs[i] = submit_from(a, q, k1, n1, "carol", pw, &rc);
+		if (rc == 0) {
+			taken++;
+		} else {
+			refused++;
+			if (rc != AUTH_SUBMIT_BUSY || !jobs[i]->aj_busy || jobs[i]->aj_retry != 1)
+				retry1 = 0;
+			auth_job_free(jobs[i]);
+		}
+	}
+	is_int(taken, 3, "only auth_fail_limit (3) guesses are taken into the pool");
+	is_int(refused, 7, "the other 7 are refused at once");
+	ok(retry1, "refused as BUSY with Retry-After 1 (slots free within a hash)");
+	n = drain_until(q, done, 3);
+	is_int(n, 3, "the 3 come back");
+	for (i = 0; i < n; i++) {
+		fails += done[i]->aj_result == AUTH_FAIL;
+		counted &= done[i]->aj_fail_counted;
+		auth_job_free(done[i]);
+	}
+	is_int(fails, 3, "all 3 failed");
+	ok(counted, "each failure was recorded by the pool (aj_fail_counted)");
+	ok(auth_throttle_check(a, k1, n1, auth_now_ms()) > 1, "the address is now blocked");
+	jobs[0] = submit_from(a, q, k1, n1, "carol", "correct horse", &rc);
+	ok(rc == AUTH_SUBMIT_THROTTLED && !jobs[0]->aj_busy && jobs[0]->aj_retry > 1,
+	   "even the right password is refused while blocked (Retry-After > 1)");
+	auth_job_free(jobs[0]);
+
+	/* the same credentials from many connections are one guess, not many */
+	for (i = 0, taken = 0; i < 8; i++) {
+		jobs[i] = submit_from(a, q, k2, n2, "carol", "correct horse", &rc);
+		taken += rc == 0;
+	}
+	is_int(taken, 8, "8 identical logins in flight: all taken (they share one hash)");
+	n = drain_until(q, done, 8);
+	for (i = 0, rc = 0; i < n; i++) {
+		rc += done[i]->aj_result == AUTH_OK;
+		auth_job_free(done[i]);
+	}
+	is_int(rc, 8, "and all 8 succeed");
+	is_int(auth_throttle_check(a, k2, n2, auth_now_ms()), 0, "no failure recorded for them");
+
+	/* the same pair repeated does not fill the queue (1024 hashes for one thread) */
+	{
+		static struct auth_job *many[3000], *back[3000];
+		uint8_t k5[16];
+		size_t n5 = key_of("192.0.2.5", k5);
+
+		for (i = 0, taken = 0; i < 3000; i++) {
+			many[i] = submit_from(a, q, k5, n5, "carol", "correct horse", &rc);
+			taken += rc == 0;
+			if (rc != 0)
+				auth_job_free(many[i]);
+		}
+		is_int(taken, 3000,
+		       "3000 identical logins at once: none refused (they share hashes)");
+		n = drain_until(q, back, taken);
+		is_int(n, 3000, "and all come back");
+		for (i = 0; i < n; i++)
+			auth_job_free(back[i]);
+	}
+
+	/* an abandoned job is not hashed and gives its slot back */
+	jobs[0] = submit_from(a, q, k3, n3, "carol", "slow-1", &rc); /* keeps the thread busy */
+	jobs[1] = submit_from(a, q, k4, n4, "carol", "abandoned", &rc);
+	auth_job_cancel(jobs[1]);
+	n = drain_until(q, done, 2);
+	is_int(n, 2, "both come back");
+	for (i = 0; i < n; i++) {
+		if (done[i] == jobs[1]) {
+			is_int(done[i]->aj_result, AUTH_ERROR,
+			       "the cancelled job was not verified");
+			ok(!done[i]->aj_fail_counted, "and counts no failure");
+		}
+		auth_job_free(done[i]);
+	}
+	for (i = 0, taken = 0; i < 3; i++) {
+		snprintf(pw, sizeof(pw), "again-%d", i);
+		jobs[i] = submit_from(a, q, k4, n4, "carol", pw, &rc);
+		taken += rc == 0;
+		if (rc != 0)
+			auth_job_free(jobs[i]);
+	}
+	is_int(taken, 3, "its address has all 3 slots again");
+	n = drain_until(q, done, taken);
+	for (i = 0; i < n; i++)
+		auth_job_free(done[i]);
+	auth_free(a);
+	auth_queue_free(q);
+}
+
 int main(void)
 {
 	guard_init();
@@ -478,5 +607,6 @@ int main(void)
 	test_cache();
 	test_throttle();
 	test_pool();
+	test_admission();
 	return done_testing();
 }

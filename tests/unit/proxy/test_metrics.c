@@ -22,6 +22,9 @@ int main(void)
 	metrics_request(&b, "fraud", 5, 504, 60000000);
 	metrics_request(&a, "", 0, 401, 100);
 	metrics_request(&a, "we\"ird", 6, 200, 100);
+	metrics_request(&a, "caf\xc3\xa9", 5, 200, 100);
+	metrics_request(&a, "bad\xff\xc3(\x01", 7, 200, 100);
+	metrics_request(&a, "50%", 3, 200, 100);
 	metrics_add(&a.m_auth_failures, 3);
 	metrics_add(&b.m_conns_open, 2);
 	/* a client cannot grow the table: 500 distinct names fill it, the rest is "_other" */
@@ -37,11 +40,16 @@ int main(void)
 	ok(strstr(text, "tfguard_proxy_requests_total{model=\"fraud\",code=\"504\"} 1\n") != NULL,
 	   "by status");
 	ok(strstr(text, "{model=\"we\\\"ird\",code=\"200\"}") != NULL, "label escaped");
+	ok(strstr(text, "{model=\"caf\xc3\xa9\",code=\"200\"}") != NULL, "UTF-8 kept as it is");
+	ok(strstr(text, "{model=\"bad%FF%C3(%01\",code=\"200\"}") != NULL,
+	   "invalid UTF-8 and control bytes written as %XX");
+	ok(strstr(text, "{model=\"50%25\",code=\"200\"}") != NULL,
+	   "and %% itself, so names stay distinct");
 	ok(strstr(text, "{model=\"_other\",code=\"any\"}") != NULL, "overflow pair");
-	ok(strstr(text, "tfguard_proxy_request_duration_seconds_bucket{le=\"0.001\"} 503\n") !=
+	ok(strstr(text, "tfguard_proxy_request_duration_seconds_bucket{le=\"0.001\"} 506\n") !=
 	       NULL,
 	   "histogram bucket le=1ms");
-	ok(strstr(text, "tfguard_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 506\n") != NULL,
+	ok(strstr(text, "tfguard_proxy_request_duration_seconds_bucket{le=\"+Inf\"} 509\n") != NULL,
 	   "histogram count");
 	ok(strstr(text, "tfguard_proxy_auth_failures_total 3\n") != NULL, "counter");
 	ok(strstr(text, "tfguard_proxy_connections_open 2\n") != NULL, "gauge");
