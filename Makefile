@@ -45,7 +45,7 @@ EXE_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack $(LDSAN)
 # never links libnftnl/libmnl; tfguard links OpenSSL for check/probe only: tlsprobe.c).
 PKGS_CLI   := libnftnl libmnl openssl libcrypt
 PKGS_RUN   := libseccomp
-PKGS_PROXY := openssl libcrypt
+PKGS_PROXY := openssl libcrypt libnghttp2
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 MISSING_PKGS := $(foreach p,$(PKGS_CLI) $(PKGS_RUN) $(PKGS_PROXY),\
@@ -183,7 +183,7 @@ check-integ: $(PROGS) $(HELPER_BINS)
 # proxy on its auth, parser, backend-failure, throttle, keep-alive, garbage, mTLS, token and
 # auth-method tests (a sanitizer report in its log fails the test: tests/helpers/proxy_env.sh
 # pass_hook)
-SAN_INTEG ?= 10 11 13 30 32 34 36 38 39 44 45 46 47
+SAN_INTEG ?= 10 11 13 30 32 34 36 38 39 44 45 46 47 50 51 52 53 54
 check-integ-san:
 	@TESTS="$(SAN_INTEG)" tests/integ/run.sh build/san
 

@@ -285,6 +285,154 @@ row plain-http-keepalive $CONNS "$W/post.lua" "" \
 	"http://127.0.0.1:$P_TFG_PLAIN/v1/models/m:predict"
 row predict-10MB-body-https 4 "$W/big.lua" "$AUTH_APR" "$NT" "$AUTH_APR" "$TT"
 
+# ---- gRPC: tfguard vs nginx grpc_pass + auth_basic (self-contained; needs h2load) --------
+# One more backend (nginx speaking h2c, answering every call with the same serialized
+# PredictResponse and grpc-status 0), nginx in front with `grpc_pass` + auth_basic over
+# TLS (ALPN h2), tfguard with backend_grpc: the same cert, htpasswd, credentials and
+# worker count. Load: h2load, $GRPC_CONNS connections x 10 streams, unary Predict calls;
+# p50/p99 from h2load's per-request log.
+grpc_row() {
+	local name=grpc-unary-predict-apr1 be gngx gtfg r who
+	command -v h2load >/dev/null || { echo "bench: h2load missing (nghttp2-client): no gRPC row" >&2; return; }
+	read -r be gngx gtfg <<<"$("$PY" -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+	mkdir -p "$W/gbe" "$W/gngx"
+	# PredictResponse { outputs { "y": TensorProto { dtype: 1, ... } } }, gRPC-framed
+	printf '\x00\x00\x00\x00\x0e\x0a\x0c\x0a\x0a\x0a\x01y\x12\x05\x08\x01\x12\x01\x33' >"$W/gbe/reply.bin"
+	# PredictRequest { model_spec { name: "m" } inputs ... }, gRPC-framed
+	printf '\x00\x00\x00\x00\x13\x0a\x03\x0a\x01m\x12\x0c\x0a\x01x\x12\x07\x08\x01\x12\x03\x0a\x01\x34' >"$W/grpc-req.bin"
+	cat >"$W/gbe/nginx.conf" <<GEOF
+daemon on;
+pid $W/gbe/nginx.pid;
+error_log $W/gbe/error.log warn;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+events { worker_connections 20000; }
+http {
+	access_log off;
+	client_body_temp_path $W/gbe;
+	server {
+		listen 127.0.0.1:$be http2;
+		http2_max_concurrent_streams 1024;
+		keepalive_requests 1000000;
+		client_max_body_size 0;
+		location / { error_page 405 =200 /reply.bin; return 405; }
+		location = /reply.bin {
+			internal;
+			root $W/gbe;
+			default_type application/grpc;
+			add_trailer grpc-status 0 always;
+		}
+	}
+}
+GEOF
+	cat >"$W/gngx/nginx.conf" <<GEOF
+daemon on;
+pid $W/gngx/nginx.pid;
+error_log $W/gngx/error.log warn;
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+events { worker_connections 20000; }
+http {
+	access_log off;
+	client_body_temp_path $W/gngx;
+	keepalive_requests 1000000;
+	upstream tfgrpc { server 127.0.0.1:$be; keepalive 64; }
+	server {
+		listen 127.0.0.1:$gngx ssl http2;
+		ssl_certificate $W/cert.pem;
+		ssl_certificate_key $W/key.pem;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		http2_max_concurrent_streams 128;
+		client_max_body_size 64m;
+		location / {
+			auth_basic "TensorFlow Serving";
+			auth_basic_user_file $W/htpasswd;
+			grpc_pass grpc://tfgrpc;
+		}
+	}
+}
+GEOF
+	"$NGINX" -c "$W/gbe/nginx.conf" -e "$W/gbe/error.log" || { echo "bench: gRPC backend nginx did not start" >&2; return; }
+	"$NGINX" -c "$W/gngx/nginx.conf" -e "$W/gngx/error.log" || { echo "bench: nginx grpc_pass did not start" >&2; return; }
+	tfg_conf "$gtfg" no >"$W/tfg-grpc.conf"
+	echo "backend_grpc = 127.0.0.1:$be" >>"$W/tfg-grpc.conf"
+	"$PROXY_BIN" -c "$W/tfg-grpc.conf" 2>"$OUT/tfguard-grpc.log" &
+	PIDS+=($!)
+	wait_listen "$be"
+	wait_listen "$gngx"
+	wait_listen "$gtfg"
+	local auth="authorization: Basic $(printf 'apr:apr-secret' | base64)"
+	declare -A url=([nginx]="https://127.0.0.1:$gngx/tensorflow.serving.PredictionService/Predict"
+		[tfguard]="https://127.0.0.1:$gtfg/tensorflow.serving.PredictionService/Predict")
+	h2() { # LOG URL H2LOAD-ARGS...: h2load with the gRPC headers and body
+		local log=$1 u=$2
+		shift 2
+		timeout $((DUR + 30)) h2load --npn-list=h2 -H 'content-type: application/grpc' \
+			-H 'te: trailers' -H "$auth" -d "$W/grpc-req.bin" "$@" "$u" >"$log" 2>&1
+	}
+	# correctness first: the reply through each proxy is the backend's, byte for byte
+	# (a Python grpcio client when there is one), and calls without credentials fail
+	for who in nginx tfguard; do
+		h2 "$OUT/$name-$who-check.log" "${url[$who]}" -n 20 -c 2 ||
+			{ echo "bench: $who: h2load check failed" >&2; return; }
+		grep -q 'status codes: 20 2xx' "$OUT/$name-$who-check.log" ||
+			{ echo "bench: $who: not 20 x 200 in the gRPC check" >&2; return; }
+	done
+	if "$PY" -c 'import grpc' 2>/dev/null; then
+		for who in nginx tfguard; do
+			local port=$gngx
+			[ $who = tfguard ] && port=$gtfg
+			"$PY" "$TOP/tests/helpers/grpc_client.py" "127.0.0.1:$port" \
+				/tensorflow.serving.PredictionService/Predict --ca "$W/cert.pem" \
+				--user apr:apr-secret --model m --out "$W/grpc-$who.bin" | grep -q '"OK"' ||
+				{ echo "bench: $who: gRPC call not OK" >&2; return; }
+			cmp -s "$W/grpc-$who.bin" <(tail -c +6 "$W/gbe/reply.bin") ||
+				{ echo "bench: $who: reply differs from the backend's" >&2; return; }
+			"$PY" "$TOP/tests/helpers/grpc_client.py" "127.0.0.1:$port" \
+				/tensorflow.serving.PredictionService/Predict --ca "$W/cert.pem" \
+				--model m 2>/dev/null | grep -q UNAUTHENTICATED ||
+				{ echo "bench: $who: no UNAUTHENTICATED without credentials" >&2; return; }
+		done
+		echo "bench: gRPC: both proxies pass the reply byte for byte and refuse calls without credentials"
+	fi
+	declare -A rps p50 p99
+	echo "bench: $name ($ROUNDS x ${DUR}s per proxy, h2load -c$GRPC_CONNS -m10)"
+	for r in $(seq 1 "$ROUNDS"); do
+		for who in nginx tfguard; do
+			local log=$OUT/$name-$who-$r.log reqlog=$W/h2load-$who-$r.tsv
+			h2 "$log" "${url[$who]}" -D "$DUR" -c "$GRPC_CONNS" -m 10 -t "$THREADS" \
+				--log-file="$reqlog"
+			grep -Eq 'status codes: [0-9]+ 2xx, 0 3xx, 0 4xx, 0 5xx' "$log" ||
+				echo "bench: warning: non-2xx answers in $log" >&2
+			rps[$who]+="$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$log") "
+			# log-file: start time, status, duration in µs per request
+			p50[$who]+="$(awk -F'\t' '{ print $3 / 1000 }' "$reqlog" | sort -g |
+				awk '{ a[NR] = $1 } END { print a[int(NR * 0.50) + 1] + 0 }') "
+			p99[$who]+="$(awk -F'\t' '{ print $3 / 1000 }' "$reqlog" | sort -g |
+				awk '{ a[NR] = $1 } END { i = int(NR * 0.99) + 1; if (i > NR) i = NR; print a[i] + 0 }') "
+		done
+	done
+	local nm tm ratio med mm q50 q99
+	nm=$(tr ' ' '\n' <<<"${rps[nginx]}" | grep . | median)
+	tm=$(tr ' ' '\n' <<<"${rps[tfguard]}" | grep . | median)
+	ratio=$(awk -v t="$tm" -v n="$nm" 'BEGIN { printf (n > 0 ? "%.2f" : "inf"), (n > 0 ? t / n : 0) }')
+	for who in nginx tfguard; do
+		med=$(tr ' ' '\n' <<<"${rps[$who]}" | grep . | median)
+		mm=$(tr ' ' '\n' <<<"${rps[$who]}" | grep . | minmax)
+		q50=$(tr ' ' '\n' <<<"${p50[$who]}" | grep . | median)
+		q99=$(tr ' ' '\n' <<<"${p99[$who]}" | grep . | median)
+		echo "$name,$who,$med,${mm%-*},${mm#*-},$q50,$q99,$ratio" >>"$CSV"
+		TABLE+=("$(printf '%-34s %-8s %10.0f  %-17s %8.2f %8.2f  %s' "$name" "$who" "$med" "$mm" "$q50" "$q99" \
+			"$([ $who = tfguard ] && echo "${ratio}x" || echo)")")
+	done
+}
+GRPC_CONNS=16
+grpc_row
+
 # ---- memory: idle TLS keep-alive connections --------------------------------------------
 cat >"$W/idle.py" <<'PYEOF'
 # Opens N TLS connections, sends one authenticated request on each (so each is a

@@ -6,7 +6,8 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev
 libnftnl-dev libmnl-dev libseccomp-dev libssl-dev libcrypt-dev
 nftables iproute2 procps curl openssl ca-certificates python3 perl
-apache2-utils nginx-light wrk jq clang clang-format man-db mandoc systemd"
+apache2-utils nginx-light wrk jq clang clang-format man-db mandoc systemd
+libnghttp2-dev nghttp2-client python3-grpcio python3-protobuf"
 
 missing=""
 for p in $PKGS; do

@@ -24,7 +24,7 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 libs="$(pkg-config --libs openssl libcrypt) -pthread"
 lib_srcs=$(ls guard/lib/*.c)
 proxy_srcs="guard/proxy/http.c guard/proxy/route.c guard/proxy/htpasswd.c guard/proxy/auth.c \
-	guard/proxy/b64.c guard/proxy/token.c"
+	guard/proxy/b64.c guard/proxy/token.c guard/proxy/pb.c guard/proxy/grpc.c"
 
 if [ $# -gt 0 ]; then
 	targets=$*
@@ -37,8 +37,15 @@ mkdir -p "$B/artifacts"
 for t in $targets; do
 	bin=$B/fuzz_$t
 	echo "fuzz: building $t"
+	srcs=$proxy_srcs
+	tlibs=$libs
+	# the h2 request path needs the whole proxy runtime (loop, auth, limits) and nghttp2
+	if [ "$t" = h2 ]; then
+		srcs=$(ls guard/proxy/*.c | grep -v '/main\.c$')
+		tlibs="$libs $(pkg-config --libs libnghttp2)"
+	fi
 	# shellcheck disable=SC2086
-	if ! $CC $cflags -o "$bin" "tests/fuzz/fuzz_$t.c" $lib_srcs $proxy_srcs $libs; then
+	if ! $CC $cflags -o "$bin" "tests/fuzz/fuzz_$t.c" $lib_srcs $srcs $tlibs; then
 		failed="$failed $t(build)"
 		continue
 	fi

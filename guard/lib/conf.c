@@ -102,6 +102,8 @@ static const struct conf_key conf_keys[] = {
 	  NULL },
 	{ S_PROXY, "cred_cache_size", T_UINT, P(p_cred_cache_size), 0, 0, 10000000, NULL },
 	{ S_PROXY, "cred_cache_ttl", T_DURATION, P(p_cred_cache_ttl_ms), 0, 0, MS(86400), NULL },
+	{ S_PROXY, "grpc_max_message", T_SIZE, P(p_grpc_max_message), 0, 1024, 1u << 30, NULL },
+	{ S_PROXY, "grpc_max_streams", T_UINT, P(p_grpc_max_streams), 0, 1, 1000, NULL },
 
 	{ S_LIMITS, "default", T_RATE, L(l_default), 0, 0, 0, NULL },
 	{ S_LIMITS, "client", T_RATE, L(l_client), 0, 0, 0, NULL },
@@ -164,6 +166,8 @@ void conf_defaults(struct conf *c)
 	/* 64 MiB: predict bodies with images or batches are often several MB,
 	 * and nginx's 1 MiB default is a well-known source of 413s. */
 	p->p_max_body = 64u << 20;
+	p->p_grpc_max_message = 64u << 20;
+	p->p_grpc_max_streams = 100;
 	str_copy(p->p_user, sizeof(p->p_user), "tfguard");
 	p->p_access_log_format = CONF_LOG_JSON;
 	p->p_auth = CONF_AUTH_BASIC;
@@ -272,6 +276,36 @@ static bool conf_model_valid(const char *s)
 		unsigned char ch = (unsigned char)*s;
 
 		if (ch <= 0x20 || ch == 0x7f || ch == '/' || ch == ',' || ch == '%')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A gRPC method grant in [acl]: "@grpc:SERVICE/METHOD" or "@grpc:SERVICE/…", SERVICE and
+ * METHOD made of letters, digits, '_' and '.' (see guard/proxy/grpc.h).
+ */
+static bool conf_grpc_grant_valid(const char *s)
+{
+	const char *slash;
+	size_t i, n;
+
+	if (strncmp(s, "@grpc:", 6) != 0)
+		return false;
+	s += 6;
+	n = strlen(s);
+	slash = strchr(s, '/');
+	if (n + 6 >= CONF_MODEL_MAX || slash == NULL || slash == s || slash[1] == '\0')
+		return false;
+	if (strcmp(slash + 1, "*") == 0)
+		n = (size_t)(slash - s) + 1;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (s + i == slash)
+			continue;
+		if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') &&
+		    !(ch >= '0' && ch <= '9') && ch != '_' && ch != '.')
 			return false;
 	}
 	return true;
@@ -483,15 +517,28 @@ static int conf_acl_add(struct conf_parser *cp, const char *user, char *val)
 	if (!acl->acl_models)
 		return conf_fail(cp, "out of memory");
 	for (i = 0; i < n; i++) {
-		if (strcmp(items[i], "*") == 0)
+		/* '*' goes with pseudo-grants ("@metrics", "@grpc:...") but not with names */
+		if (strcmp(items[i], "*") == 0) {
+			for (j = 0; j < acl->acl_nmodels; j++)
+				if (acl->acl_models[j][0] != '@')
+					return conf_fail(cp, "%s: '*' must stand alone", user);
+			acl->acl_all = true;
+			continue;
+		}
+		if (acl->acl_all && items[i][0] != '@')
 			return conf_fail(cp, "%s: '*' must stand alone", user);
-		if (!conf_model_valid(items[i]))
+		if (strncmp(items[i], "@grpc:", 6) == 0 && !conf_grpc_grant_valid(items[i]))
+			return conf_fail(cp,
+					 "%s: '%s' is not a valid gRPC grant (@grpc:SERVICE/METHOD "
+					 "or @grpc:SERVICE/…)",
+					 user, items[i]);
+		if (strncmp(items[i], "@grpc:", 6) != 0 && !conf_model_valid(items[i]))
 			return conf_fail(cp, "%s: '%s' is not a valid model name", user, items[i]);
 		for (j = 0; j < acl->acl_nmodels; j++)
 			if (strcmp(acl->acl_models[j], items[i]) == 0)
 				return conf_fail(cp, "%s: model '%s' listed twice", user, items[i]);
-		acl->acl_models[i] = strdup(items[i]);
-		if (!acl->acl_models[i])
+		acl->acl_models[acl->acl_nmodels] = strdup(items[i]);
+		if (!acl->acl_models[acl->acl_nmodels])
 			return conf_fail(cp, "out of memory");
 		acl->acl_nmodels++;
 	}

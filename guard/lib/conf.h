@@ -101,6 +101,8 @@ struct conf_proxy {
 	uint64_t p_auth_fail_window_ms;
 	unsigned p_cred_cache_size;
 	uint64_t p_cred_cache_ttl_ms;
+	uint64_t p_grpc_max_message; /* bytes of one gRPC message, either way */
+	unsigned p_grpc_max_streams; /* concurrent HTTP/2 streams per client connection */
 };
 
 struct conf_limits {

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "h2.h"
 #include "http.h"
 #include "ident.h"
 #include "log.h"
@@ -60,6 +61,7 @@ enum conn_state {
 #define CONN_CLOSE (-2)
 /* conn_ident(): the credentials are Basic, go on with the Basic path */
 #define CONN_IDENT_BASIC (-3)
+#define CONN_GONE	 (-4) /* handed over to h2.c: c is freed */
 
 /*
  * Lingering close: after an error answer we half-close and swallow what the client still
@@ -980,6 +982,29 @@ static int conn_request(struct conn *c)
 
 /* ---- state handlers ------------------------------------------------------------------------ */
 
+/* ALPN chose h2: the gRPC path (h2.c) takes the socket, the TLS object and the count. */
+static int conn_to_h2(struct conn *c)
+{
+	struct worker *w = c->c_w;
+
+	ev_timer_del(w->w_loop, &c->c_timer);
+	if (c->c_prev != NULL)
+		c->c_prev->c_next = c->c_next;
+	else
+		w->w_conns = c->c_next;
+	if (c->c_next != NULL)
+		c->c_next->c_prev = c->c_prev;
+	if (c->c_tls != NULL && (worker_snap(w)->s_conf.c_proxy.p_auth & CONF_AUTH_MTLS))
+		conn_peer_refresh(c, worker_snap(w)); /* h2 takes the verdict as of now */
+	if (c->c_tls != NULL)
+		tls_track_reads(c->c_tls, NULL); /* its flag lives in c, freed below */
+	h2_accept(w, c->c_fd, c->c_tls, c->c_tls ? &c->c_peer_id : NULL, c->c_peer_text,
+		  c->c_peer_ip, c->c_akey, c->c_akeylen);
+	conn_bufs_release(c);
+	free(c);
+	return CONN_GONE;
+}
+
 static int conn_h_tls_handshake(struct conn *c)
 {
 	int r;
@@ -1023,7 +1048,7 @@ static int conn_h_tls_handshake(struct conn *c)
 		if (sp->p_auth & CONF_AUTH_MTLS)
 			tls_peer_get(c->c_tls, sp->p_client_user_from == CONF_USER_FROM_SAN,
 				     &c->c_peer_id);
-		return CONN_READ_HEAD;
+		return tls_alpn_h2(c->c_tls) ? conn_to_h2(c) : CONN_READ_HEAD;
 	}
 	if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
 		return conn_want(c, r);
@@ -1825,6 +1850,8 @@ static void conn_step(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		if (r == CONN_GONE)
+			return;
 		if (r == CONN_WAIT) {
 			conn_set_interest(c);
 			return;
@@ -2095,6 +2122,7 @@ void conn_drain_idle(struct worker *w)
 			c->c_keepalive = false;
 		c = next;
 	}
+	h2_drain_idle(w);
 	if (w->w_nconns == 0)
 		ev_stop(w->w_loop);
 }
@@ -2103,4 +2131,5 @@ void conn_close_all(struct worker *w)
 {
 	while (w->w_conns != NULL)
 		conn_close(w->w_conns);
+	h2_close_all(w);
 }

@@ -64,6 +64,9 @@ struct worker {
 	uint64_t w_throttle_logged;	/* rate limit of "auth: throttled" warnings */
 	unsigned long w_throttle_quiet; /* refusals not logged since the last line */
 	struct alog_buf w_alog;		/* access-log lines, flushed once per loop iteration */
+	struct h2conn *w_h2conns;	/* gRPC (ALPN h2) connections, h2.c */
+	struct auth_queue *w_h2aq;	/* their verifier completions */
+	struct h2pool *w_h2pool;	/* backend connections of the gRPC path */
 };
 
 struct proxy {

@@ -44,6 +44,41 @@ static void tls_err(char *err, size_t errlen, const char *obj, const char *what,
 	snprintf(err, errlen, "%s: %s%s%s (%s)", obj, what, ossl[0] ? ": " : "", ossl, todo);
 }
 
+/*
+ * ALPN: HTTP/1.1 whenever the client offers it (curl and browsers offer "h2,http/1.1":
+ * they keep the REST path, which is the same with or without ALPN), "h2" when it is the
+ * only protocol of ours the client offers (gRPC clients offer "h2" alone): the gRPC path.
+ * No overlap, or no ALPN at all: no ALPN answer, HTTP/1.1 as before.
+ */
+static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			   const unsigned char *in, unsigned inlen, void *arg)
+{
+	const unsigned char *h2 = NULL;
+	unsigned i = 0;
+
+	(void)ssl;
+	(void)arg;
+	while (i < inlen) {
+		unsigned n = in[i];
+
+		if (n == 0 || n > inlen - i - 1)
+			return SSL_TLSEXT_ERR_NOACK;
+		if (n == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+			*out = in + i + 1;
+			*outlen = 8;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		if (n == 2 && memcmp(in + i + 1, "h2", 2) == 0)
+			h2 = in + i + 1;
+		i += n + 1;
+	}
+	if (h2 == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = h2;
+	*outlen = 2;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 /* ---- session ticket keys ---------------------------------------------------------- */
 
 /*
@@ -197,6 +232,7 @@ static SSL_CTX *tls_ctx_base(char *err, size_t errlen)
 	SSL_CTX_set_read_ahead(ctx, 1);
 	/* and up to 64 KiB per read() for uploads (released between requests: RELEASE_BUFFERS) */
 	SSL_CTX_set_default_read_buffer_len(ctx, 64u << 10);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
 	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tt_cb) != 1) {
 		tls_err(err, errlen, "tls", "cannot set the session ticket key callback",
 			"is OpenSSL >= 3.0?");
@@ -388,6 +424,15 @@ void tls_shutdown(struct tls *t)
 const char *tls_version(struct tls *t)
 {
 	return SSL_get_version((SSL *)t);
+}
+
+int tls_alpn_h2(struct tls *t)
+{
+	const unsigned char *p = NULL;
+	unsigned n = 0;
+
+	SSL_get0_alpn_selected((SSL *)t, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 int tls_resumed(struct tls *t)

@@ -57,6 +57,8 @@ void tls_track_reads(struct tls *t, bool *drained);
 void tls_shutdown(struct tls *t);
 /* "TLSv1.3" etc., for logs. */
 const char *tls_version(struct tls *t);
+/* True when ALPN chose "h2" (the gRPC path; see tls_alpn_select in tls.c). */
+int tls_alpn_h2(struct tls *t);
 /* True when the session was resumed. */
 int tls_resumed(struct tls *t);
 /* Tests: moves the ticket-key clock forward by one rotation period. */

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "h2.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -203,10 +204,12 @@ int worker_start(struct worker *w)
 	upool_init(&w->w_pool, w->w_loop, &px->px_conf.c_proxy.p_backend_rest, PROXY_UPSTREAM_IDLE,
 		   px->px_conf.c_proxy.p_idle_timeout_ms);
 	w->w_aq = auth_queue_new();
-	if (w->w_aq == NULL)
+	w->w_h2aq = auth_queue_new();
+	if (w->w_aq == NULL || w->w_h2aq == NULL)
 		return -1;
 	ev_prepare_set(w->w_loop, worker_prepare_cb, w);
 	if (ev_add(w->w_loop, auth_queue_fd(w->w_aq), EV_READ, conn_auth_ready, w) < 0 ||
+	    ev_add(w->w_loop, auth_queue_fd(w->w_h2aq), EV_READ, h2_auth_ready, w) < 0 ||
 	    ev_wake_set(w->w_loop, worker_wake_cb, w) < 0)
 		return -1;
 	for (i = 0; i < w->w_nlfd; i++)
