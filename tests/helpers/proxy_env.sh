@@ -93,6 +93,14 @@ pass_hook() {
 	return 0
 }
 
+# When a test fails: the end of the proxy's log, and whether it is still running.
+fail_hook() {
+	[ -n "${PX_LOG:-}" ] && [ -f "$PX_LOG" ] || return 0
+	printf '# proxy (pid %s) %s; last lines of its log:\n' "${PX_PID:-?}" \
+		"$(kill -0 "${PX_PID:-0}" 2>/dev/null && echo running || echo 'NOT running')"
+	tail -n 12 "$PX_LOG" | sed 's/^/#   /'
+}
+
 pcurl() {
 	curl -s --max-time 20 --cacert "$TFG_TMP/cert.pem" --resolve "localhost:$PX_PORT:127.0.0.1" "$@"
 }

@@ -42,7 +42,12 @@ trap _cleanup EXIT
 trap 'exit 1' INT TERM
 
 say() { printf '# %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
+# fail MSG: the test failed (after the optional fail_hook, e.g. the tail of a server's log)
+fail() {
+	printf 'FAIL: %s\n' "$*"
+	if declare -F fail_hook >/dev/null; then fail_hook; fi
+	exit 1
+}
 skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
 # pass [NAME]: the test passed, after the optional pass_hook (e.g. a sanitizer log check)
 pass() {

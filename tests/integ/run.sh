@@ -27,7 +27,7 @@ for t in tests/integ/[0-9][0-9]-*.sh; do
 	*)
 		fail=$((fail + 1)); failed="$failed $name"
 		echo "FAIL $name (rc=$rc, ${secs}s); last lines of $logs/$name.log:"
-		tail -n 25 "$logs/$name.log" | sed 's/^/    /'
+		tail -n 40 "$logs/$name.log" | sed 's/^/    /'
 		;;
 	esac
 done
