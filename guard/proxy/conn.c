@@ -121,6 +121,7 @@ struct conn {
 	/* The last read of the socket found it empty (short read, EAGAIN): skip reading
 	 * until epoll reports EPOLLIN, which clears the flag (no read that returns EAGAIN). */
 	bool c_c_drained, c_u_drained;
+	bool c_idle_shrunk; /* this keep-alive period's buffers were already given back */
 	bool c_linger_started;
 	bool c_timed_out; /* the deadline fired: conn_step() runs conn_timeout_next() */
 	size_t c_linger_bytes;
@@ -1799,6 +1800,7 @@ static void conn_enter(struct conn *c, enum conn_state s)
 		break;
 	case CONN_KEEPALIVE:
 		ms = p->p_idle_timeout_ms;
+		c->c_idle_shrunk = false;
 		if (ms > CONN_IDLE_SHRINK_MS && c->c_in.b != NULL)
 			ms = CONN_IDLE_SHRINK_MS; /* conn_timeout_next() shrinks, then waits on */
 		break;
@@ -1880,8 +1882,11 @@ static int conn_timeout_next(struct conn *c)
 		return conn_h_limit_queue(c);
 	}
 	/* an idle keep-alive connection: not the idle deadline yet, only time to shrink */
-	if (c->c_state == CONN_KEEPALIVE && c->c_in.b != NULL && cbuf_pending(&c->c_in) == 0 &&
-	    conn_cfg(c)->p_idle_timeout_ms > CONN_IDLE_SHRINK_MS) {
+	if (c->c_state == CONN_KEEPALIVE && !c->c_idle_shrunk && c->c_in.b != NULL &&
+	    cbuf_pending(&c->c_in) == 0 && conn_cfg(c)->p_idle_timeout_ms > CONN_IDLE_SHRINK_MS) {
+		/* once per idle period: bytes that do not complete a record must not buy another
+		 * idle_timeout (the deadline stays where it was) */
+		c->c_idle_shrunk = true;
 		conn_bufs_release(c);
 		conn_rearm(c, conn_cfg(c)->p_idle_timeout_ms - CONN_IDLE_SHRINK_MS);
 		return CONN_WAIT; /* the interest of the last wait (EV_READ) stays */
@@ -1961,6 +1966,7 @@ static void conn_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	if (events & EPOLLIN)
 		c->c_u_drained = false;
 	if ((events & (EPOLLERR | EPOLLHUP)) && c->c_want_u == 0) {
+		c->c_u_drained = false; /* so the next read does reach recv() and its error */
 		/*
 		 * Level-triggered HUP cannot be masked: stop watching; the handler that next
 		 * reads or writes this socket sees the error immediately.
