@@ -454,7 +454,14 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (s->s_timer_is_deadline)
+	if (s->s_state == H2S_HEADERS) {
+		/* a header block left unfinished: nothing else may come on this connection */
+		log_info("h2: %s: request headers not complete within header_timeout: "
+			 "disconnected",
+			 hc->hc_peer_text);
+		(void)nghttp2_session_terminate_session(hc->hc_s, NGHTTP2_NO_ERROR);
+		hc->hc_dead = true;
+	} else if (s->s_timer_is_deadline)
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED, "Deadline exceeded (grpc-timeout) at tfguard");
 	else
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
@@ -464,6 +471,17 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 }
 
 /* ---- answers made here ------------------------------------------------------------------- */
+
+/*
+ * After a complete answer to a request the client has not finished: RST_STREAM(NO_ERROR)
+ * (RFC 9113 8.1), so the stream closes and is freed instead of waiting for the rest.
+ */
+static void h2_answer_end(struct h2stream *s)
+{
+	if (!s->s_req_eof)
+		(void)nghttp2_submit_rst_stream(s->s_hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
+						NGHTTP2_NO_ERROR);
+}
 
 /* A trailers-only response with code and msg; or RST_STREAM if the response had begun. */
 static void h2_answer(struct h2stream *s, int code, const char *msg)
@@ -497,6 +515,8 @@ static void h2_answer(struct h2stream *s, int code, const char *msg)
 	if (nghttp2_submit_response(hc->hc_s, s->s_id, nva, 4, NULL) != 0)
 		(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
 						NGHTTP2_INTERNAL_ERROR);
+	else
+		h2_answer_end(s);
 }
 
 /* Not a gRPC request at all: a bare HTTP status. */
@@ -512,6 +532,8 @@ static void h2_answer_http(struct h2stream *s, const char *status)
 	if (nghttp2_submit_response(s->s_hc->hc_s, s->s_id, &nv, 1, NULL) != 0)
 		(void)nghttp2_submit_rst_stream(s->s_hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
 						NGHTTP2_INTERNAL_ERROR);
+	else
+		h2_answer_end(s);
 }
 
 static void h2_limited(struct h2stream *s, enum limit_kind k)
@@ -728,6 +750,7 @@ static void h2_stream_begin(struct h2stream *s)
 	uint64_t ms;
 
 	s->s_begun = true;
+	ev_timer_del(w->w_loop, &s->s_timer); /* header_timeout */
 	s->s_start_us = h2_wall_us();
 	s->s_start_ms = ev_now(w->w_loop);
 	if (!s->s_post || s->s_path_len == 0) {
@@ -1518,6 +1541,9 @@ static int h2_on_begin_headers(nghttp2_session *cs, const nghttp2_frame *f, void
 	if (s == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	nghttp2_session_set_stream_user_data(cs, f->hd.stream_id, s);
+	/* until the header block is complete (h2_stream_begin replaces it) */
+	ev_timer_add(hc->hc_w->w_loop, &s->s_timer, h2_cfg(hc)->p_header_timeout_ms,
+		     h2_stream_timer_cb, s);
 	return 0;
 }
 
@@ -1709,6 +1735,21 @@ static void h2_close(struct h2conn *hc)
 		ev_stop(w->w_loop);
 }
 
+/*
+ * Whether some stream is doing something that has its own time limit (authentication,
+ * first message, backend). Streams only answered, or still in their headers (header_timeout),
+ * do not keep the connection from idling out.
+ */
+static bool h2_busy(const struct h2conn *hc)
+{
+	const struct h2stream *s;
+
+	for (s = hc->hc_streams; s != NULL; s = s->s_next)
+		if (s->s_state != H2S_HEADERS && s->s_state != H2S_ANSWERED)
+			return true;
+	return false;
+}
+
 static void h2_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct h2conn *hc = arg;
@@ -1716,7 +1757,7 @@ static void h2_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (hc->hc_nstreams == 0) {
+	if (!h2_busy(hc)) {
 		struct worker *w = hc->hc_w;
 
 		h2_close(hc);
@@ -1801,7 +1842,7 @@ static void h2_run(struct h2conn *hc)
 		h2_close(hc);
 		return;
 	}
-	if (hc->hc_nstreams == 0)
+	if (!h2_busy(hc))
 		ev_timer_add(w->w_loop, &hc->hc_timer, h2_cfg(hc)->p_idle_timeout_ms, h2_idle_cb,
 			     hc);
 	else
