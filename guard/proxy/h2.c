@@ -203,6 +203,7 @@ struct h2stream {
 	uint64_t s_start_us, s_start_ms;
 	struct ev_timer s_timer; /* grpc-timeout, or body_timeout until forwarded */
 	bool s_timer_is_deadline;
+	bool s_timer_is_response; /* response_timeout: forwarded without grpc-timeout */
 };
 
 struct h2conn {
@@ -282,6 +283,7 @@ static void h2_touch(struct h2conn *hc)
 	p->p_dirty = hc;
 }
 static void h2_answer(struct h2stream *s, int code, const char *msg);
+static void h2_client_resume(struct h2stream *s);
 static void h2_stream_forward(struct h2stream *s);
 static void h2_stream_progress(struct h2stream *s);
 
@@ -476,7 +478,10 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 	} else if (s->s_state == H2S_ANSWERED) {
 		(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
 						NGHTTP2_NO_ERROR);
-	} else if (s->s_timer_is_deadline)
+	} else if (s->s_timer_is_response)
+		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
+			  "No response from the backend within response_timeout");
+	else if (s->s_timer_is_deadline)
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED, "Deadline exceeded (grpc-timeout) at tfguard");
 	else
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
@@ -518,6 +523,23 @@ static void h2_answer(struct h2stream *s, int code, const char *msg)
 	ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
 	h2_stream_unlink_up(s);
 	h2_req_drop(s);
+	if (s->s_resp_started && !s->s_resp_eof) {
+		/* the response is still being relayed: end it with our status as trailers */
+		s->s_grpc_status = code;
+		h2buf_free(&s->s_trl.hh_arena, false);
+		s->s_trl.hh_n = 0;
+		snprintf(cs, sizeof(cs), "%d", code);
+		if (h2hdrs_add(&s->s_trl, (const uint8_t *)"grpc-status", 11, (const uint8_t *)cs,
+			       strlen(cs)) < 0 ||
+		    h2hdrs_add(&s->s_trl, (const uint8_t *)"grpc-message", 12, (const uint8_t *)msg,
+			       strlen(msg)) < 0)
+			(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
+							NGHTTP2_INTERNAL_ERROR);
+		s->s_resp_eof = true;
+		h2_client_resume(s);
+		h2_answer_end(s);
+		return;
+	}
 	if (s->s_resp_started) {
 		if (s->s_grpc_status < 0)
 			s->s_grpc_status = code;
@@ -1016,9 +1038,14 @@ static void h2_up_submit(struct h2stream *s)
 		return;
 	}
 	s->s_uid = id;
-	/* after forwarding, only the client's own deadline bounds the call */
+	/* after forwarding: the client's own deadline, or response_timeout for the response
+	 * headers (REST's limit) */
 	ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
-	if (s->s_has_timeout) {
+	if (!s->s_has_timeout) {
+		s->s_timer_is_response = true;
+		ev_timer_add(hc->hc_w->w_loop, &s->s_timer, h2_cfg(hc)->p_response_timeout_ms,
+			     h2_stream_timer_cb, s);
+	} else {
 		uint64_t spent = ev_now(hc->hc_w->w_loop) - s->s_start_ms;
 
 		s->s_timer_is_deadline = true;
@@ -1255,6 +1282,10 @@ static int h2_up_on_frame(nghttp2_session *us, const nghttp2_frame *f, void *arg
 		bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
 		s->s_resp_started = true;
+		if (s->s_timer_is_response) {
+			s->s_timer_is_response = false;
+			ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
+		}
 		if (end)
 			s->s_resp_eof = true;
 		if (nghttp2_submit_response(hc->hc_s, s->s_id, nva, n, end ? NULL : &prd) != 0)

@@ -9,7 +9,7 @@
     --model NAME      model_spec.name (field 1 → field 1); repeatable (MultiInference:
                       --multi puts each in a task)
     --pad N           N extra bytes in field 2 of the request (a 20 MB request...)
-    --timeout S       deadline in seconds
+    --timeout S       deadline in seconds (0: none, no grpc-timeout sent)
     --stream N        /tfguard.test.Stream/Numbers with an N-byte request
     --echo N          /tfguard.test.Stream/Echo with N messages
     --out FILE        write the reply bytes there
@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--concurrent", type=int, default=0)
     a = ap.parse_args()
+    if a.timeout <= 0:
+        a.timeout = None
     opts = [("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20)]
     if a.ca:

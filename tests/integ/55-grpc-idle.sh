@@ -4,16 +4,18 @@
 # body_timeout (RST_STREAM NO_ERROR) and the connection idles out; a HEADERS frame
 # without END_HEADERS and nothing after it is cut off after header_timeout. Ten such
 # connections with 100 streams of 30 kB headers each: the proxy's highest RSS grows by
-# less than 20 MiB (before the fix: 38 MiB, held until the clients left).
+# less than 20 MiB (before the fix: 38 MiB, held until the clients left). A call without
+# grpc-timeout that the backend does not answer ends after response_timeout.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 . "$TOP/tests/helpers/grpc_env.sh"
 px_init
 px_stub
-gx_stub
+gx_stub --slow-ms 3000
 htpasswd -bB "$PX_HT" alice alice-pw 2>/dev/null
-PX_ACL="alice = m1, half_plus_two"
-gx_conf 'header_timeout = 1s' 'body_timeout = 2s' 'idle_timeout = 2s' 'auth_fail_limit = 100000'
+PX_ACL="alice = m1, slow, half_plus_two"
+gx_conf 'header_timeout = 1s' 'body_timeout = 2s' 'idle_timeout = 2s' 'auth_fail_limit = 100000' \
+	'response_timeout = 1s'
 px_start
 FLOOD=$TOP/tests/helpers/h2_flood.py
 P=/tensorflow.serving.PredictionService/Predict
@@ -58,5 +60,11 @@ say "RSS ${rss0} kB -> ${rss1} kB; $(head -c 300 "$TFG_TMP/ho1.out")"
 check "10 connections x 100 unfinished requests: all 10 closed by the proxy ($closed)" [ "$closed" = 10 ]
 check "... proxy memory (highest RSS) grew by less than 20 MiB ($(((rss1 - rss0) / 1024)) MiB)" [ $((rss1 - rss0)) -lt 20480 ]
 check "a normal call afterwards → OK" expect_grpc OK $P --user alice:alice-pw --model m1
+
+# a call without grpc-timeout is bounded by response_timeout, as REST is
+out=$(gcall $P --user alice:alice-pw --model slow --timeout 0)
+say "3 s call, no grpc-timeout, response_timeout 1 s: $out"
+check "no grpc-timeout: response_timeout ends a call the backend does not answer → DEADLINE_EXCEEDED" \
+	grep -q '"code": "DEADLINE_EXCEEDED", "details": "No response from the backend within response_timeout"' <<<"$out"
 check "REST afterwards → 200" expect_code 200 -u alice:alice-pw "$(PURL /v1/models/half_plus_two)"
 pass
