@@ -14,7 +14,7 @@ px_stub
 gx_stub --slow-ms 3000
 htpasswd -bB "$PX_HT" alice alice-pw 2>/dev/null
 PX_ACL="alice = m1, slow, half_plus_two"
-gx_conf 'header_timeout = 1s' 'body_timeout = 2s' 'idle_timeout = 2s' 'auth_fail_limit = 100000' \
+gx_conf 'header_timeout = 1s' 'body_timeout = 1s' 'idle_timeout = 2s' 'auth_fail_limit = 100000' \
 	'response_timeout = 1s'
 px_start
 FLOOD=$TOP/tests/helpers/h2_flood.py
@@ -58,7 +58,11 @@ for p in "${pids[@]}"; do wait "$p"; done
 closed=$(grep -l '"closed": true' "$TFG_TMP"/ho*.out | wc -l)
 say "RSS ${rss0} kB -> ${rss1} kB; $(head -c 300 "$TFG_TMP/ho1.out")"
 check "10 connections x 100 unfinished requests: all 10 closed by the proxy ($closed)" [ "$closed" = 10 ]
-check "... proxy memory (highest RSS) grew by less than 20 MiB ($(((rss1 - rss0) / 1024)) MiB)" [ $((rss1 - rss0)) -lt 20480 ]
+if grep -q 'sanitizer build' "$PX_LOG"; then
+	say "RSS not compared: ASan keeps freed memory in quarantine ($(((rss1 - rss0) / 1024)) MiB)"
+else
+	check "... proxy memory (highest RSS) grew by less than 20 MiB ($(((rss1 - rss0) / 1024)) MiB)" [ $((rss1 - rss0)) -lt 20480 ]
+fi
 check "a normal call afterwards → OK" expect_grpc OK $P --user alice:alice-pw --model m1
 
 # a call without grpc-timeout is bounded by response_timeout, as REST is
