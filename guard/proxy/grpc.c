@@ -9,9 +9,16 @@
 #include "pb.h"
 #include "route.h"
 
-#define GRPC_PREDICTION "tensorflow.serving.PredictionService/"
-#define GRPC_MULTI	"tensorflow.serving.PredictionService/MultiInference"
-#define GRPC_STATUS	"tensorflow.serving.ModelService/GetModelStatus"
+#define GRPC_MULTI  "tensorflow.serving.PredictionService/MultiInference"
+#define GRPC_STATUS "tensorflow.serving.ModelService/GetModelStatus"
+
+/* The PredictionService methods that name their models in model_spec (exactly these). */
+static const char *const grpc_prediction[] = {
+	"tensorflow.serving.PredictionService/Classify",
+	"tensorflow.serving.PredictionService/Regress",
+	"tensorflow.serving.PredictionService/Predict",
+	"tensorflow.serving.PredictionService/GetModelMetadata",
+};
 
 static bool grpc_ident(const char *s, size_t n)
 {
@@ -75,7 +82,7 @@ enum grpc_method grpc_method_check(const struct conf *c, const char *user, const
 				   size_t n, unsigned *depth)
 {
 	const char *m = path + 1;
-	size_t mn = n - 1, plen = strlen(GRPC_PREDICTION);
+	size_t mn = n - 1, i;
 
 	if (n < 4 || path[0] != '/' || !grpc_method_syntax(m, mn))
 		return GRPC_METHOD_BAD;
@@ -84,8 +91,11 @@ enum grpc_method grpc_method_check(const struct conf *c, const char *user, const
 		*depth = 3;
 		return GRPC_METHOD_MODEL;
 	}
-	if ((mn > plen && memcmp(m, GRPC_PREDICTION, plen) == 0) || grpc_eq(m, mn, GRPC_STATUS))
+	if (grpc_eq(m, mn, GRPC_STATUS))
 		return GRPC_METHOD_MODEL;
+	for (i = 0; i < sizeof(grpc_prediction) / sizeof(grpc_prediction[0]); i++)
+		if (grpc_eq(m, mn, grpc_prediction[i]))
+			return GRPC_METHOD_MODEL;
 	return grpc_granted(c, user, m, mn) ? GRPC_METHOD_GRANTED : GRPC_METHOD_DENIED;
 }
 

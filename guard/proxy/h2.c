@@ -185,6 +185,7 @@ struct h2stream {
 	struct h2buf s_req; /* client DATA not yet given to the backend session */
 	size_t s_req_owed;  /* of it, bytes not yet acknowledged to the client */
 	size_t s_req_early; /* of it, bytes acknowledged before forwarding (first message) */
+	size_t s_req_resv;  /* of the first message, bytes reserved but not yet acknowledged */
 	bool s_req_eof;
 	bool s_req_deferred;
 	uint64_t s_bytes_in, s_bytes_out;
@@ -202,6 +203,7 @@ struct h2stream {
 	uint64_t s_start_us, s_start_ms;
 	struct ev_timer s_timer; /* grpc-timeout, or body_timeout until forwarded */
 	bool s_timer_is_deadline;
+	bool s_timer_is_response; /* response_timeout: forwarded without grpc-timeout */
 };
 
 struct h2conn {
@@ -222,7 +224,8 @@ struct h2conn {
 	bool hc_dead;	  /* close at the end of h2_run */
 	bool hc_draining; /* GOAWAY sent */
 	bool hc_in_run;
-	size_t hc_early;	  /* sum of s_req_early */
+	size_t hc_early;	  /* sum of s_req_early and s_req_resv */
+	bool hc_recheck;	  /* hc_early went down: streams waiting for budget may go on */
 	uint64_t hc_rst_tokens_m; /* milli-tokens */
 	uint64_t hc_rst_last_ms;
 	struct ev_timer hc_timer; /* idle */
@@ -280,6 +283,7 @@ static void h2_touch(struct h2conn *hc)
 	p->p_dirty = hc;
 }
 static void h2_answer(struct h2stream *s, int code, const char *msg);
+static void h2_client_resume(struct h2stream *s);
 static void h2_stream_forward(struct h2stream *s);
 static void h2_stream_progress(struct h2stream *s);
 
@@ -377,6 +381,16 @@ static struct h2stream *h2_stream_new(struct h2conn *hc, int32_t id)
 	return s;
 }
 
+/* n bytes of the connection's early budget are free again: recheck the waiting streams. */
+static void h2_early_give(struct h2conn *hc, size_t n)
+{
+	if (n == 0)
+		return;
+	hc->hc_early -= n;
+	hc->hc_recheck = true;
+	h2_touch(hc);
+}
+
 /* Gives back what s held on the client connection's window for bytes it will never send. */
 static void h2_req_drop(struct h2stream *s)
 {
@@ -384,8 +398,8 @@ static void h2_req_drop(struct h2stream *s)
 
 	if (s->s_req_owed > 0 && hc->hc_s != NULL)
 		(void)nghttp2_session_consume(hc->hc_s, s->s_id, s->s_req_owed);
-	hc->hc_early -= s->s_req_early;
-	s->s_req_owed = s->s_req_early = 0;
+	h2_early_give(hc, s->s_req_early + s->s_req_resv);
+	s->s_req_owed = s->s_req_early = s->s_req_resv = 0;
 	h2buf_free(&s->s_req, false);
 }
 
@@ -427,7 +441,7 @@ static void h2_stream_free(struct h2stream *s)
 	if (s->s_lim_held)
 		limit_inflight_release(w->w_px->px_limit, s->s_user, s->s_user_len);
 	h2_stream_unlink_up(s);
-	hc->hc_early -= s->s_req_early;
+	h2_early_give(hc, s->s_req_early + s->s_req_resv);
 	if (s->s_begun)
 		h2_log_stream(s);
 	h2buf_free(&s->s_authz, true);
@@ -454,7 +468,20 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (s->s_timer_is_deadline)
+	if (s->s_state == H2S_HEADERS) {
+		/* a header block left unfinished: nothing else may come on this connection */
+		log_info("h2: %s: request headers not complete within header_timeout: "
+			 "disconnected",
+			 hc->hc_peer_text);
+		(void)nghttp2_session_terminate_session(hc->hc_s, NGHTTP2_NO_ERROR);
+		hc->hc_dead = true;
+	} else if (s->s_state == H2S_ANSWERED) {
+		(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
+						NGHTTP2_NO_ERROR);
+	} else if (s->s_timer_is_response)
+		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
+			  "No response from the backend within response_timeout");
+	else if (s->s_timer_is_deadline)
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED, "Deadline exceeded (grpc-timeout) at tfguard");
 	else
 		h2_answer(s, GRPC_DEADLINE_EXCEEDED,
@@ -464,6 +491,24 @@ static void h2_stream_timer_cb(struct ev_loop *loop, int fd, uint32_t events, vo
 }
 
 /* ---- answers made here ------------------------------------------------------------------- */
+
+/*
+ * After a complete answer to a request the client has not finished: its stored headers
+ * go now, and if the rest does not come within body_timeout, RST_STREAM(NO_ERROR)
+ * (RFC 9113 8.1) closes the stream. Not at once: gRPC clients (C core) take a
+ * RST_STREAM right after a trailers-only answer for an INTERNAL error.
+ */
+static void h2_answer_end(struct h2stream *s)
+{
+	struct worker *w = s->s_hc->hc_w;
+
+	h2buf_free(&s->s_hdrs.hh_arena, false);
+	s->s_hdrs.hh_n = 0;
+	h2buf_free(&s->s_authz, true);
+	if (!s->s_req_eof)
+		ev_timer_add(w->w_loop, &s->s_timer, h2_cfg(s->s_hc)->p_body_timeout_ms,
+			     h2_stream_timer_cb, s);
+}
 
 /* A trailers-only response with code and msg; or RST_STREAM if the response had begun. */
 static void h2_answer(struct h2stream *s, int code, const char *msg)
@@ -478,6 +523,23 @@ static void h2_answer(struct h2stream *s, int code, const char *msg)
 	ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
 	h2_stream_unlink_up(s);
 	h2_req_drop(s);
+	if (s->s_resp_started && !s->s_resp_eof) {
+		/* the response is still being relayed: end it with our status as trailers */
+		s->s_grpc_status = code;
+		h2buf_free(&s->s_trl.hh_arena, false);
+		s->s_trl.hh_n = 0;
+		snprintf(cs, sizeof(cs), "%d", code);
+		if (h2hdrs_add(&s->s_trl, (const uint8_t *)"grpc-status", 11, (const uint8_t *)cs,
+			       strlen(cs)) < 0 ||
+		    h2hdrs_add(&s->s_trl, (const uint8_t *)"grpc-message", 12, (const uint8_t *)msg,
+			       strlen(msg)) < 0)
+			(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
+							NGHTTP2_INTERNAL_ERROR);
+		s->s_resp_eof = true;
+		h2_client_resume(s);
+		h2_answer_end(s);
+		return;
+	}
 	if (s->s_resp_started) {
 		if (s->s_grpc_status < 0)
 			s->s_grpc_status = code;
@@ -497,6 +559,8 @@ static void h2_answer(struct h2stream *s, int code, const char *msg)
 	if (nghttp2_submit_response(hc->hc_s, s->s_id, nva, 4, NULL) != 0)
 		(void)nghttp2_submit_rst_stream(hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
 						NGHTTP2_INTERNAL_ERROR);
+	else
+		h2_answer_end(s);
 }
 
 /* Not a gRPC request at all: a bare HTTP status. */
@@ -512,6 +576,8 @@ static void h2_answer_http(struct h2stream *s, const char *status)
 	if (nghttp2_submit_response(s->s_hc->hc_s, s->s_id, &nv, 1, NULL) != 0)
 		(void)nghttp2_submit_rst_stream(s->s_hc->hc_s, NGHTTP2_FLAG_NONE, s->s_id,
 						NGHTTP2_INTERNAL_ERROR);
+	else
+		h2_answer_end(s);
 }
 
 static void h2_limited(struct h2stream *s, enum limit_kind k)
@@ -728,6 +794,7 @@ static void h2_stream_begin(struct h2stream *s)
 	uint64_t ms;
 
 	s->s_begun = true;
+	ev_timer_del(w->w_loop, &s->s_timer); /* header_timeout */
 	s->s_start_us = h2_wall_us();
 	s->s_start_ms = ev_now(w->w_loop);
 	if (!s->s_post || s->s_path_len == 0) {
@@ -837,22 +904,48 @@ static void h2_stream_message(struct h2stream *s)
 }
 
 /*
+ * Acknowledges the first message's bytes as they come, before it is forwarded. The whole
+ * message (its length is in its prefix) is reserved out of the connection's budget first,
+ * so concurrent calls cannot each hold part of it and all wait for more: a call that does
+ * not fit waits (its window closed) until budget is given back (h2_early_give).
+ */
+static void h2_stream_early(struct h2stream *s)
+{
+	struct h2conn *hc = s->s_hc;
+	size_t have = h2buf_pending(&s->s_req), n;
+	const uint8_t *p;
+	uint64_t need;
+
+	if (s->s_req_early == 0 && s->s_req_resv == 0) {
+		if (have < 5)
+			return;
+		p = s->s_req.b + s->s_req.off;
+		need =
+		    5 + ((uint64_t)p[1] << 24 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 8 | p[4]);
+		if (need > 5 + h2_cfg(hc)->p_grpc_max_message ||
+		    hc->hc_early + need > h2_cfg(hc)->p_grpc_max_message + H2_CONN_WINDOW)
+			return; /* refused by h2_stream_message, or wait for budget */
+		s->s_req_resv = (size_t)need;
+		hc->hc_early += (size_t)need;
+	}
+	n = s->s_req_owed < s->s_req_resv ? s->s_req_owed : s->s_req_resv;
+	if (n > 0) {
+		(void)nghttp2_session_consume(hc->hc_s, s->s_id, n);
+		s->s_req_owed -= n;
+		s->s_req_resv -= n;
+		s->s_req_early += n;
+	}
+}
+
+/*
  * New request bytes or end of request. In H2S_MESSAGE the first message is read whole,
- * acknowledged as it comes (within grpc_max_message and the connection's budget).
+ * acknowledged as it comes (h2_stream_early).
  */
 static void h2_stream_progress(struct h2stream *s)
 {
-	struct h2conn *hc = s->s_hc;
-
 	switch (s->s_state) {
 	case H2S_MESSAGE:
-		if (s->s_req_owed > 0 && hc->hc_early + s->s_req_owed <=
-					     h2_cfg(hc)->p_grpc_max_message + H2_CONN_WINDOW) {
-			(void)nghttp2_session_consume(hc->hc_s, s->s_id, s->s_req_owed);
-			s->s_req_early += s->s_req_owed;
-			hc->hc_early += s->s_req_owed;
-			s->s_req_owed = 0;
-		}
+		h2_stream_early(s);
 		h2_stream_message(s);
 		break;
 	case H2S_FORWARD:
@@ -893,7 +986,7 @@ static ssize_t h2_up_read(nghttp2_session *us, int32_t id, uint8_t *buf, size_t 
 		s->s_bytes_in += n;
 		early = n < s->s_req_early ? n : s->s_req_early;
 		s->s_req_early -= early;
-		hc->hc_early -= early;
+		h2_early_give(hc, early);
 		if (n - early > 0) {
 			(void)nghttp2_session_consume(hc->hc_s, s->s_id, n - early);
 			s->s_req_owed -= n - early;
@@ -945,9 +1038,14 @@ static void h2_up_submit(struct h2stream *s)
 		return;
 	}
 	s->s_uid = id;
-	/* after forwarding, only the client's own deadline bounds the call */
+	/* after forwarding: the client's own deadline, or response_timeout for the response
+	 * headers (REST's limit) */
 	ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
-	if (s->s_has_timeout) {
+	if (!s->s_has_timeout) {
+		s->s_timer_is_response = true;
+		ev_timer_add(hc->hc_w->w_loop, &s->s_timer, h2_cfg(hc)->p_response_timeout_ms,
+			     h2_stream_timer_cb, s);
+	} else {
 		uint64_t spent = ev_now(hc->hc_w->w_loop) - s->s_start_ms;
 
 		s->s_timer_is_deadline = true;
@@ -1184,6 +1282,10 @@ static int h2_up_on_frame(nghttp2_session *us, const nghttp2_frame *f, void *arg
 		bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
 		s->s_resp_started = true;
+		if (s->s_timer_is_response) {
+			s->s_timer_is_response = false;
+			ev_timer_del(hc->hc_w->w_loop, &s->s_timer);
+		}
 		if (end)
 			s->s_resp_eof = true;
 		if (nghttp2_submit_response(hc->hc_s, s->s_id, nva, n, end ? NULL : &prd) != 0)
@@ -1518,6 +1620,9 @@ static int h2_on_begin_headers(nghttp2_session *cs, const nghttp2_frame *f, void
 	if (s == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	nghttp2_session_set_stream_user_data(cs, f->hd.stream_id, s);
+	/* until the header block is complete (h2_stream_begin replaces it) */
+	ev_timer_add(hc->hc_w->w_loop, &s->s_timer, h2_cfg(hc)->p_header_timeout_ms,
+		     h2_stream_timer_cb, s);
 	return 0;
 }
 
@@ -1709,6 +1814,21 @@ static void h2_close(struct h2conn *hc)
 		ev_stop(w->w_loop);
 }
 
+/*
+ * Whether some stream is doing something that has its own time limit (authentication,
+ * first message, backend). Streams only answered, or still in their headers (header_timeout),
+ * do not keep the connection from idling out.
+ */
+static bool h2_busy(const struct h2conn *hc)
+{
+	const struct h2stream *s;
+
+	for (s = hc->hc_streams; s != NULL; s = s->s_next)
+		if (s->s_state != H2S_HEADERS && s->s_state != H2S_ANSWERED)
+			return true;
+	return false;
+}
+
 static void h2_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct h2conn *hc = arg;
@@ -1716,7 +1836,7 @@ static void h2_idle_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)fd;
 	(void)events;
-	if (hc->hc_nstreams == 0) {
+	if (!h2_busy(hc)) {
 		struct worker *w = hc->hc_w;
 
 		h2_close(hc);
@@ -1766,6 +1886,16 @@ static void h2_run(struct h2conn *hc)
 	if (hc->hc_in_run)
 		return;
 	hc->hc_in_run = true;
+	if (hc->hc_recheck) {
+		struct h2stream *s, *next;
+
+		hc->hc_recheck = false;
+		for (s = hc->hc_streams; s != NULL; s = next) {
+			next = s->s_next;
+			if (s->s_state == H2S_MESSAGE && s->s_req_resv == 0 && s->s_req_early == 0)
+				h2_stream_progress(s);
+		}
+	}
 	for (k = 0; k < 8 && !hc->hc_dead; k++) {
 		hc->hc_want = 0;
 		if (hc->hc_out_len == hc->hc_out_off && hc->hc_chunk == NULL)
@@ -1801,7 +1931,7 @@ static void h2_run(struct h2conn *hc)
 		h2_close(hc);
 		return;
 	}
-	if (hc->hc_nstreams == 0)
+	if (!h2_busy(hc))
 		ev_timer_add(w->w_loop, &hc->hc_timer, h2_cfg(hc)->p_idle_timeout_ms, h2_idle_cb,
 			     hc);
 	else

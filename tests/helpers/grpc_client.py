@@ -9,10 +9,12 @@
     --model NAME      model_spec.name (field 1 → field 1); repeatable (MultiInference:
                       --multi puts each in a task)
     --pad N           N extra bytes in field 2 of the request (a 20 MB request...)
-    --timeout S       deadline in seconds
+    --timeout S       deadline in seconds (0: none, no grpc-timeout sent)
     --stream N        /tfguard.test.Stream/Numbers with an N-byte request
     --echo N          /tfguard.test.Stream/Echo with N messages
     --out FILE        write the reply bytes there
+    --concurrent N    N such unary calls at once on the one channel; "code" is OK only if
+                      all are, "codes" lists each
 Prints one JSON line: {"code": "OK"|status name, "details": ..., "reply_len", "reply_sha256"}.
 Exit 0 whatever the status (the test compares), 2 on usage errors.
 """
@@ -67,7 +69,10 @@ def main():
     ap.add_argument("--stream", type=int, default=0)
     ap.add_argument("--echo", type=int, default=0)
     ap.add_argument("--out")
+    ap.add_argument("--concurrent", type=int, default=0)
     a = ap.parse_args()
+    if a.timeout <= 0:
+        a.timeout = None
     opts = [("grpc.max_receive_message_length", 64 << 20),
             ("grpc.max_send_message_length", 64 << 20)]
     if a.ca:
@@ -89,6 +94,21 @@ def main():
         md.append(("authorization", a.authz))
     ident = dict(request_serializer=None, response_deserializer=None)
     reply = b""
+    if a.concurrent:
+        call = ch.unary_unary(a.method, **ident)
+        req = request(a.model, a.multi, a.pad)
+        futs = [call.future(req, metadata=md, timeout=a.timeout) for _ in range(a.concurrent)]
+        codes, details = [], ""
+        for f in futs:
+            try:
+                f.result()
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code().name)
+                details = details or e.details() or ""
+        bad = [c for c in codes if c != "OK"]
+        print(json.dumps({"code": bad[0] if bad else "OK", "details": details, "codes": codes}))
+        return
     try:
         if a.stream:
             call = ch.unary_stream(a.method, **ident)

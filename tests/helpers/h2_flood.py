@@ -8,6 +8,11 @@
     bighead   one request whose header list is N bytes
     noread    h2_flood.py PORT CA noread N AUTHZ PATH SECONDS: one call with an N-byte
               message, then never reads (the socket's receive buffer fills) for SECONDS
+    halfopen  h2_flood.py PORT CA halfopen N PAD SECONDS: N requests without credentials
+              and without END_STREAM (each with a PAD-byte header), then waits up to
+              SECONDS for the server to close the connection ("after": when it did)
+    nohdrend  h2_flood.py PORT CA nohdrend 1 PAD SECONDS: one HEADERS frame without
+              END_HEADERS (and no CONTINUATION ever), then waits the same way
 Prints one JSON line: streams sent, whether the server closed the connection, the
 GOAWAY error code if one came (11 = ENHANCE_YOUR_CALM), RST_STREAM codes seen.
 """
@@ -53,6 +58,28 @@ def request_block(extra=b"", path="/tensorflow.serving.PredictionService/Predict
             lit(1, "localhost") + lit(31, "application/grpc") + lit_new("te", "trailers") + extra)
 
 
+def headers(sid, blk, end_stream):
+    """HEADERS (+ CONTINUATION) frames for a header block of any size."""
+    chunks = [blk[j:j + 16000] for j in range(0, len(blk), 16000)] or [b""]
+    out = b""
+    for j, c in enumerate(chunks):
+        flags = (4 if j == len(chunks) - 1 else 0) | (1 if j == 0 and end_stream else 0)
+        out += frame(1 if j == 0 else 9, flags, sid, c)
+    return out
+
+
+def rst_codes(buf):
+    """RST_STREAM error codes in the frames of buf: {code: count}."""
+    out, i = {}, 0
+    while i + 9 <= len(buf):
+        ln = int.from_bytes(buf[i:i + 3], "big")
+        if buf[i + 3] == 3 and ln >= 4:
+            c = int.from_bytes(buf[i + 9:i + 13], "big")
+            out[c] = out.get(c, 0) + 1
+        i += 9 + ln
+    return out
+
+
 def main():
     port, ca, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
@@ -88,12 +115,35 @@ def main():
             time.sleep(hold)
             print(json.dumps({"sent": sent, "closed": False, "goaway": None, "rst": {}}))
             return
+        elif mode in ("halfopen", "nohdrend"):
+            pad, hold = int(sys.argv[5]), float(sys.argv[6])
+            blk = request_block(lit_new("x-pad", "p" * pad) if pad else b"")
+            if mode == "nohdrend":
+                s.sendall(frame(1, 0, 1, blk))
+                sent = 1
+            else:
+                for i in range(n):
+                    s.sendall(headers(2 * i + 1, blk, False))
+                    sent += 1
+            t0 = time.time()
+            s.settimeout(0.5)
+            buf = b""
+            while time.time() < t0 + hold:
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    continue
+                except (ConnectionError, ssl.SSLError, OSError):
+                    d = b""
+                if not d:
+                    closed = True
+                    break
+                buf += d
+            print(json.dumps({"sent": sent, "closed": closed, "after": round(time.time() - t0, 2),
+                              "rst": rst_codes(buf)}))
+            return
         elif mode == "bighead":
-            blk = request_block(lit_new("x-big", "a" * n))
-            chunks = [blk[j:j + 16000] for j in range(0, len(blk), 16000)]
-            for j, c in enumerate(chunks):
-                last = 4 if j == len(chunks) - 1 else 0
-                s.sendall(frame(1 if j == 0 else 9, last, 1, c))
+            s.sendall(headers(1, request_block(lit_new("x-big", "a" * n)), False))
             sent = 1
     except (ConnectionError, ssl.SSLError, OSError):
         closed = True

@@ -182,6 +182,14 @@ static void test_methods(void)
 		   GRPC_METHOD_MODEL &&
 	       d == 3,
 	   "MultiInference: depth 3");
+	ok(M("alice", "/tensorflow.serving.PredictionService/Classify") == GRPC_METHOD_MODEL &&
+	       M("alice", "/tensorflow.serving.PredictionService/Regress") == GRPC_METHOD_MODEL &&
+	       M("alice", "/tensorflow.serving.PredictionService/GetModelMetadata") ==
+		   GRPC_METHOD_MODEL,
+	   "Classify, Regress, GetModelMetadata: allowed");
+	ok(M("alice", "/tensorflow.serving.PredictionService/PredictX") == GRPC_METHOD_DENIED &&
+	       M("alice", "/tensorflow.serving.PredictionService/Future") == GRPC_METHOD_DENIED,
+	   "other PredictionService methods: not on the list (denied by default)");
 	ok(M("alice", "/tensorflow.serving.ModelService/GetModelStatus") == GRPC_METHOD_MODEL,
 	   "GetModelStatus: allowed");
 	ok(M("alice", "/tensorflow.serving.ModelService/HandleReloadConfigRequest") ==
