@@ -1979,6 +1979,20 @@ static void conn_up_cb(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 	conn_step(c);
 }
 
+void conn_auth_abandoned(struct worker *w, const struct auth_job *j, const char *via)
+{
+	char esc[256];
+
+	if (j->aj_result != AUTH_FAIL)
+		return;
+	/* the pool has recorded it in the throttle; it is still one line for fail2ban */
+	metrics_add(&w->w_m.m_auth_failures, 1);
+	accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user, j->aj_cred.ac_user_len, 0);
+	log_warn("auth: failed login from %s user \"%s\" (wrong password or unknown user; "
+		 "client gone%s)",
+		 j->aj_peer, esc, via);
+}
+
 void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct worker *w = arg;
@@ -1992,19 +2006,7 @@ void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		struct conn *c = j->aj_arg;
 
 		if (c == NULL) {
-			/* its connection is gone; a failure still counts (the pool recorded it in
-			 * the throttle) and is still one line for fail2ban */
-			if (j->aj_result == AUTH_FAIL) {
-				char esc[256];
-
-				metrics_add(&w->w_m.m_auth_failures, 1);
-				accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user,
-						 j->aj_cred.ac_user_len, 0);
-				log_warn(
-				    "auth: failed login from %s user \"%s\" (wrong password or "
-				    "unknown user; client gone)",
-				    j->aj_peer, esc);
-			}
+			conn_auth_abandoned(w, j, "");
 			auth_job_free(j);
 		} else {
 			c->c_auth_done = true;

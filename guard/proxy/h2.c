@@ -2130,18 +2130,8 @@ void h2_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		if (s != NULL) {
 			h2_stream_auth_result(s, j);
 			h2_touch(s->s_hc);
-		} else if (j->aj_result == AUTH_FAIL) {
-			/* its stream is gone; the failure still counts (the pool recorded it) and
-			 * is still one line for fail2ban */
-			char esc[256];
-
-			metrics_add(&w->w_m.m_auth_failures, 1);
-			accesslog_escape(esc, sizeof(esc), j->aj_cred.ac_user,
-					 j->aj_cred.ac_user_len, 0);
-			log_warn(
-			    "auth: failed login from %s user \"%s\" (wrong password or unknown "
-			    "user; client gone, gRPC)",
-			    j->aj_peer, esc);
+		} else {
+			conn_auth_abandoned(w, j, ", gRPC"); /* its stream is gone */
 		}
 		auth_job_free(j);
 	}

@@ -107,6 +107,10 @@ struct snap *worker_snap(struct worker *w);
 void conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
 /* Resumes connections whose verification finished (the auth queue's callback). */
 void conn_auth_ready(struct ev_loop *loop, int fd, uint32_t events, void *arg);
+/* A verification whose client is gone: a failure is still counted and logged (via: "" or
+ * ", gRPC" in the line). */
+struct auth_job;
+void conn_auth_abandoned(struct worker *w, const struct auth_job *j, const char *via);
 /* Shutdown: closes idle keep-alive connections; the others finish their request first. */
 void conn_drain_idle(struct worker *w);
 /* Shutdown deadline: closes every connection of w. */
