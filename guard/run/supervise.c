@@ -40,20 +40,19 @@
 /* The task behind one notification, and our duplicate of its socket. */
 struct sv_call {
 	pid_t c_tid;
+	int c_proc; /* /proc/TID: every read below goes through it (see sv_call_open) */
 	int c_pidfd;
 	int c_sock;
 	int c_domain;
 	char c_comm[32];
 };
 
-static void sv_comm(pid_t tid, char *buf, size_t len)
+static void sv_comm(int proc, char *buf, size_t len)
 {
-	char path[64];
 	ssize_t n = -1;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(proc, "comm", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		n = read(fd, buf, len - 1);
 		close(fd);
@@ -66,19 +65,18 @@ static void sv_comm(pid_t tid, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-/* The value of "Key:" in /proc/TID/status into val; 0 or -1. */
-static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
+/* The value of "Key:" in /proc/TID/status (proc: its dirfd) into val; 0 or -1. */
+static int sv_status_field(int proc, const char *key, char *val, size_t len)
 {
 	/* 64 KiB: the whole file even with hundreds of groups; a longer one is
 	 * refused, never cut (a cut group list would name a different group) */
 	static char buf[65536];
-	char path[64], *p, *eol;
+	char *p, *eol;
 	size_t klen = strlen(key), got = 0;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(proc, "status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
@@ -112,7 +110,7 @@ static int sv_status_field(pid_t tid, const char *key, char *val, size_t len)
  * may then come from another table, and sv_call_open() proves with kcmp() that
  * it is the caller's file before anything is done with it.
  */
-static int sv_pidfd(pid_t tid, bool *exact)
+static int sv_pidfd(pid_t tid, int proc, bool *exact)
 {
 	char tgid[32];
 	int fd;
@@ -127,9 +125,34 @@ static int sv_pidfd(pid_t tid, bool *exact)
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
 	*exact = false;
-	if (sv_status_field(tid, "Tgid", tgid, sizeof(tgid)) < 0)
+	if (sv_status_field(proc, "Tgid", tgid, sizeof(tgid)) < 0)
 		return -1;
 	return pidfd_open((pid_t)atoi(tgid), 0);
+}
+
+/*
+ * Is /proc/TID/WHAT (proc: the dirfd of /proc/TID) the same object as ours:
+ * a namespace, or the root directory? statx with AT_STATX_DONT_SYNC: the
+ * file system is not asked (a FUSE root served by the child itself must not
+ * hang the supervisor); device and inode come from the kernel's own objects.
+ * For a root the mount must be the same one too (the same directory seen
+ * through a bind mount elsewhere is another root).
+ */
+static bool sv_same_ns(int proc, const char *what)
+{
+	char self[64];
+	struct statx a, b;
+	const unsigned mask = STATX_INO | STATX_MNT_ID;
+
+	snprintf(self, sizeof(self), "/proc/self/%s", what);
+	if (statx(AT_FDCWD, self, AT_STATX_DONT_SYNC, mask, &a) < 0 ||
+	    statx(proc, what, AT_STATX_DONT_SYNC, mask, &b) < 0)
+		return false;
+	if (a.stx_dev_major != b.stx_dev_major || a.stx_dev_minor != b.stx_dev_minor ||
+	    a.stx_ino != b.stx_ino)
+		return false;
+	/* before 5.8 there is no mount id: then device and inode must do */
+	return !(a.stx_mask & b.stx_mask & STATX_MNT_ID) || a.stx_mnt_id == b.stx_mnt_id;
 }
 
 static int sv_unprivileged_port_start(void)
@@ -157,19 +180,16 @@ static int sv_unprivileged_port_start(void)
  * namespace (capabilities inside a user namespace it created do not count for
  * our network namespace; refusing there is the conservative answer).
  */
-static bool sv_child_may_bind(pid_t tid, unsigned port)
+static bool sv_child_may_bind(int proc, unsigned port)
 {
-	char path[64], caps[64];
-	struct stat a, b;
+	char caps[64];
 	unsigned long long eff;
 
 	if (port == 0 || (int)port >= sv_unprivileged_port_start())
 		return true;
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)tid);
-	if (stat("/proc/self/ns/user", &a) < 0 || stat(path, &b) < 0 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev)
+	if (!sv_same_ns(proc, "ns/user"))
 		return false;
-	if (sv_status_field(tid, "CapEff", caps, sizeof(caps)) < 0)
+	if (sv_status_field(proc, "CapEff", caps, sizeof(caps)) < 0)
 		return false;
 	eff = strtoull(caps, NULL, 16);
 	return (eff >> SUPERVISE_CAP_NET_BIND_SERVICE) & 1;
@@ -228,6 +248,7 @@ static int sv_same_file(pid_t tid, int fd, int ours)
  */
 static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 {
+	char path[32];
 	socklen_t l = sizeof(c->c_domain);
 	bool exact;
 	int same;
@@ -236,8 +257,20 @@ static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 	c->c_tid = (pid_t)sv->sv_req->pid;
 	c->c_pidfd = -1;
 	c->c_sock = -1;
-	sv_comm(c->c_tid, c->c_comm, sizeof(c->c_comm));
-	c->c_pidfd = sv_pidfd(c->c_tid, &exact);
+	/*
+	 * /proc/TID as a directory fd: it stays bound to this task (reads fail
+	 * with ESRCH once it is gone; a new task with the same number never shows
+	 * through it). Opened before the notification is checked as still pending
+	 * below, so everything read through it later is the caller's.
+	 */
+	snprintf(path, sizeof(path), "/proc/%d", (int)c->c_tid);
+	c->c_proc = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (c->c_proc < 0) {
+		log_warn("[%d]: %s: %s (bind refused)", (int)c->c_tid, path, strerror(errno));
+		return EACCES;
+	}
+	sv_comm(c->c_proc, c->c_comm, sizeof(c->c_comm));
+	c->c_pidfd = sv_pidfd(c->c_tid, c->c_proc, &exact);
 	if (c->c_pidfd < 0) {
 		log_warn("%s[%d]: pidfd_open: %s (bind refused)", c->c_comm, (int)c->c_tid,
 			 strerror(errno));
@@ -282,6 +315,8 @@ static int sv_call_open(struct supervise *sv, struct sv_call *c, int fd)
 
 static void sv_call_close(struct sv_call *c)
 {
+	if (c->c_proc >= 0)
+		close(c->c_proc);
 	if (c->c_sock >= 0)
 		close(c->c_sock);
 	if (c->c_pidfd >= 0)
@@ -336,14 +371,14 @@ struct sv_creds {
 	bool cr_same_userns, cr_same_root, cr_same_mntns;
 };
 
-static int sv_ids(pid_t tid, const char *key, unsigned out[4])
+static int sv_ids(int proc, const char *key, unsigned out[4])
 {
 	char val[128];
 	unsigned long v;
 	char *p, *end;
 	int i;
 
-	if (sv_status_field(tid, key, val, sizeof(val)) < 0)
+	if (sv_status_field(proc, key, val, sizeof(val)) < 0)
 		return -1;
 	p = val;
 	for (i = 0; i < 4; i++) {
@@ -357,18 +392,7 @@ static int sv_ids(pid_t tid, const char *key, unsigned out[4])
 	return 0;
 }
 
-static bool sv_same_ns(pid_t tid, const char *what)
-{
-	char a[64], b[64];
-	struct stat sa, sb;
-
-	snprintf(a, sizeof(a), "/proc/self/%s", what);
-	snprintf(b, sizeof(b), "/proc/%d/%s", (int)tid, what);
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	       sa.st_ino == sb.st_ino;
-}
-
-static int sv_read_creds(pid_t tid, struct sv_creds *cr)
+static int sv_read_creds(int proc, struct sv_creds *cr)
 {
 	static char val[16384]; /* the supervisor is one thread */
 	char *p, *end;
@@ -377,15 +401,15 @@ static int sv_read_creds(pid_t tid, struct sv_creds *cr)
 	int i;
 
 	memset(cr, 0, sizeof(*cr));
-	if (sv_ids(tid, "Uid", u) < 0)
+	if (sv_ids(proc, "Uid", u) < 0)
 		return -1;
 	for (i = 0; i < 4; i++)
 		cr->cr_uid[i] = (uid_t)u[i];
-	if (sv_ids(tid, "Gid", u) < 0)
+	if (sv_ids(proc, "Gid", u) < 0)
 		return -1;
 	for (i = 0; i < 4; i++)
 		cr->cr_gid[i] = (gid_t)u[i];
-	if (sv_status_field(tid, "Groups", val, sizeof(val)) < 0)
+	if (sv_status_field(proc, "Groups", val, sizeof(val)) < 0)
 		return -1;
 	for (p = val; *p; p = end) {
 		errno = 0;
@@ -396,18 +420,18 @@ static int sv_read_creds(pid_t tid, struct sv_creds *cr)
 			return -1;
 		cr->cr_groups[cr->cr_ngroups++] = (gid_t)v;
 	}
-	if (sv_status_field(tid, "Umask", val, sizeof(val)) < 0)
+	if (sv_status_field(proc, "Umask", val, sizeof(val)) < 0)
 		return -1;
 	cr->cr_umask = (mode_t)strtoul(val, NULL, 8) & 0777;
-	if (sv_status_field(tid, "CapEff", val, sizeof(val)) < 0)
+	if (sv_status_field(proc, "CapEff", val, sizeof(val)) < 0)
 		return -1;
 	cr->cr_eff = strtoull(val, NULL, 16);
-	if (sv_status_field(tid, "CapPrm", val, sizeof(val)) < 0)
+	if (sv_status_field(proc, "CapPrm", val, sizeof(val)) < 0)
 		return -1;
 	cr->cr_prm = strtoull(val, NULL, 16);
-	cr->cr_same_userns = sv_same_ns(tid, "ns/user");
-	cr->cr_same_mntns = sv_same_ns(tid, "ns/mnt");
-	cr->cr_same_root = sv_same_ns(tid, "root");
+	cr->cr_same_userns = sv_same_ns(proc, "ns/user");
+	cr->cr_same_mntns = sv_same_ns(proc, "ns/mnt");
+	cr->cr_same_root = sv_same_ns(proc, "root");
 	return 0;
 }
 
@@ -456,6 +480,32 @@ static int sv_become(const struct sv_creds *cr)
 }
 
 /*
+ * In a forked helper: closes every fd except the n in keep (-1 entries
+ * ignored). 0, or -1 if that cannot be done.
+ */
+static int sv_keep_fds(int *keep, int n)
+{
+	unsigned lo = 0;
+	int i, j, t;
+
+	/* sort the few fds to keep, then close the gaps between them */
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (i = 0; i < n; i++) {
+		if (keep[i] < 0)
+			continue;
+		if ((unsigned)keep[i] > lo && close_range(lo, (unsigned)keep[i] - 1, 0) < 0)
+			return -1;
+		lo = (unsigned)keep[i] + 1;
+	}
+	return close_range(lo, ~0U, 0);
+}
+
+/*
  * A bind whose outcome depends on who makes it and from where: a path
  * AF_UNIX bind (resolved against the caller's root and cwd, permission checks
  * with its fsuid, fsgid and groups, the inode created with its umask and
@@ -485,23 +535,19 @@ static int sv_as_caller(int nfd, const struct sv_call *c, const struct sockaddr_
 {
 	struct pollfd pfd;
 	struct sv_creds cr;
-	char path[64];
 	int cwd = -1, root = -1, mnt = -1, st, e;
 	pid_t pid;
 
-	if (sv_read_creds(c->c_tid, &cr) < 0) {
+	if (sv_read_creds(c->c_proc, &cr) < 0) {
 		log_warn("%s[%d]: cannot read its credentials (bind refused)", c->c_comm,
 			 (int)c->c_tid);
 		return EACCES;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)c->c_tid);
-	cwd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/root", (int)c->c_tid);
+	cwd = openat(c->c_proc, "cwd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (!cr.cr_same_root)
-		root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)c->c_tid);
+		root = openat(c->c_proc, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (!cr.cr_same_mntns)
-		mnt = open(path, O_RDONLY | O_CLOEXEC);
+		mnt = openat(c->c_proc, "ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (cwd < 0 || (!cr.cr_same_root && root < 0) || (!cr.cr_same_mntns && mnt < 0)) {
 		log_warn("%s[%d]: cannot open its cwd, root or mount namespace (bind refused)",
 			 c->c_comm, (int)c->c_tid);
@@ -514,9 +560,12 @@ static int sv_as_caller(int nfd, const struct sv_call *c, const struct sockaddr_
 		goto out;
 	}
 	if (pid == 0) {
-		/* the helper runs as the caller: it must not hold the means to
-		 * answer notifications */
-		close(nfd);
+		/* the helper runs as the caller: it keeps only the fds it needs
+		 * (never the means to answer notifications, the caller's pidfd or
+		 * anything else of the supervisor's) */
+		(void)nfd;
+		if (sv_keep_fds((int[]){ c->c_sock, cwd, root, mnt }, 4) < 0)
+			_exit(EACCES);
 		if (mnt >= 0 && setns(mnt, CLONE_NEWNS) < 0)
 			_exit(EACCES);
 		if (root >= 0 && (fchdir(root) < 0 || chroot(".") < 0))
@@ -578,6 +627,41 @@ static bool sv_context_free(int domain, const struct sockaddr_storage *a, sockle
 }
 
 /*
+ * A netlink bind with port id 0 asks the kernel to choose one, and the kernel
+ * picks the binding process's tgid first: ours, since we do the bind. Name
+ * the caller's own tgid (as its pid namespace numbers it) instead, as its own
+ * bind would have; true when copy was changed that way.
+ */
+static bool sv_netlink_portid(const struct sv_call *c, struct sockaddr_storage *copy, socklen_t len)
+{
+	struct sockaddr_nl *nl = (void *)copy;
+	char v[128], *last, *end;
+	unsigned long id;
+
+	if (len < sizeof(*nl) || nl->nl_pid != 0 ||
+	    sv_status_field(c->c_proc, "NStgid", v, sizeof(v)) < 0)
+		return false;
+	last = v + strlen(v);
+	while (last > v && last[-1] != '\t' && last[-1] != ' ')
+		last--;
+	errno = 0;
+	id = strtoul(last, &end, 10);
+	if (end == last || *end || errno || id == 0 || id > INT32_MAX)
+		return false;
+	nl->nl_pid = (uint32_t)id;
+	return true;
+}
+
+/* A bind on a unix or netlink socket: here, or as the caller if it matters. */
+static int sv_bind_other(struct supervise *sv, const struct sv_call *c,
+			 const struct sockaddr_storage *copy, socklen_t len)
+{
+	if (sv_context_free(c->c_domain, copy, len))
+		return bind(c->c_sock, (const struct sockaddr *)copy, len) < 0 ? errno : 0;
+	return sv_as_caller(sv->sv_fd, c, copy, len, 0);
+}
+
+/*
  * Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel would look the fd number
  * up again, after another thread may have dup2()'d an inet socket onto it.
  * Every bind is done here, on our duplicate, with our copy of the address.
@@ -591,6 +675,7 @@ static void sv_bind(struct supervise *sv)
 	struct sv_call c;
 	struct iovec local, remote;
 	int alen = (int)req->data.args[2], e;
+	bool named;
 
 	e = sv_call_open(sv, &c, (int)req->data.args[0]);
 	if (e) {
@@ -625,12 +710,13 @@ static void sv_bind(struct supervise *sv)
 		goto out;
 	}
 	if (c.c_domain != AF_INET && c.c_domain != AF_INET6) {
-		if (sv_context_free(c.c_domain, &copy, (socklen_t)alen))
-			e = bind(c.c_sock, (const struct sockaddr *)&copy, (socklen_t)alen) < 0
-				? errno
-				: 0;
-		else
-			e = sv_as_caller(sv->sv_fd, &c, &copy, (socklen_t)alen, 0);
+		named = c.c_domain == AF_NETLINK && sv_netlink_portid(&c, &copy, (socklen_t)alen);
+		e = sv_bind_other(sv, &c, &copy, (socklen_t)alen);
+		if (named && e == EADDRINUSE) {
+			/* taken: let the kernel pick another, as it would */
+			((struct sockaddr_nl *)&copy)->nl_pid = 0;
+			e = sv_bind_other(sv, &c, &copy, (socklen_t)alen);
+		}
 		log_debug("%s[%d]: bind on a socket of family %d: %s", c.c_comm, (int)c.c_tid,
 			  c.c_domain, e ? strerror(e) : "done");
 		sv_answer(resp, e);
@@ -643,7 +729,7 @@ static void sv_bind(struct supervise *sv)
 		sv_answer(resp, d.d_errno);
 		goto out;
 	}
-	if (!sv_child_may_bind(c.c_tid, d.d_orig.ep_port)) {
+	if (!sv_child_may_bind(c.c_proc, d.d_orig.ep_port)) {
 		log_warn("%s[%d]: bind to port %u refused: below ip_unprivileged_port_start and "
 			 "the process lacks CAP_NET_BIND_SERVICE",
 			 c.c_comm, (int)c.c_tid, d.d_orig.ep_port);

@@ -34,6 +34,34 @@ s.bind((0, 1))  # RTMGRP_LINK: a netlink bind that joins a group (helper path)
 print("netlink groups bind ok", s.getsockname()[1])' 2>&1)
 say "$out"
 check "a netlink bind with multicast groups works" grep -q "netlink groups bind ok 1" <<<"$out"
+# The supervisor binds on the caller's behalf; a port id of 0 must still come
+# out as the caller's own pid, as the kernel gives it to a process binding
+# itself (programs compare replies' nlmsg_pid with getpid()).
+cat >"$TFG_TMP/nlpid.py" <<'PYEOF'
+import os, socket
+for groups in (0, 1):  # the supervisor's own bind, and the helper's
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    s.bind((0, groups))
+    print("groups", groups, "portid-is-pid", s.getsockname()[0] == os.getpid())
+    s.close()
+taken = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+taken.bind((0, 0))
+t = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+t.bind((0, 0))  # our pid is taken now: the kernel picks another id
+print("second", t.getsockname()[0] != os.getpid() and t.getsockname()[0] != 0)
+PYEOF
+out=$(in_ns "$SRV" "$PY" "$TFG_TMP/nlpid.py" 2>&1)
+say "control: $out"
+check "control: without tfguard-run a netlink autobind takes the pid" \
+	grep -q "groups 0 portid-is-pid True" <<<"$out"
+out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/nlpid.py" 2>&1)
+say "$out"
+check "netlink port id 0 → the caller's pid (supervisor's bind)" \
+	grep -q "groups 0 portid-is-pid True" <<<"$out"
+check "netlink port id 0 → the caller's pid (helper's bind, with groups)" \
+	grep -q "groups 1 portid-is-pid True" <<<"$out"
+check "netlink: a second socket gets another id, as without tfguard-run" \
+	grep -q "second True" <<<"$out"
 check "socket(AF_NETLINK, SOCK_RAW) allowed" in_ns "$SRV" "$RUN" -- "$H/sockprobe" netlink
 for p in raw raw6 sockpacket packet xdp; do
 	out=$(in_ns "$SRV" "$H/sockprobe" "$p")
