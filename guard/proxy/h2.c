@@ -229,6 +229,7 @@ struct h2conn {
 	uint64_t hc_rst_tokens_m; /* milli-tokens */
 	uint64_t hc_rst_last_ms;
 	struct ev_timer hc_timer; /* idle */
+	bool hc_idle_armed;	  /* hc_timer runs: armed when the last busy stream ended */
 
 	uint8_t hc_out[H2_OUT_BUF];
 	size_t hc_out_off, hc_out_len;
@@ -1931,11 +1932,19 @@ static void h2_run(struct h2conn *hc)
 		h2_close(hc);
 		return;
 	}
-	if (!h2_busy(hc))
+	/*
+	 * The idle period starts when the last call ends, not at the last frame: a PING,
+	 * SETTINGS or a refused stream is no work, and must not keep a connection that
+	 * does nothing open for ever.
+	 */
+	if (h2_busy(hc)) {
+		ev_timer_del(w->w_loop, &hc->hc_timer);
+		hc->hc_idle_armed = false;
+	} else if (!hc->hc_idle_armed) {
 		ev_timer_add(w->w_loop, &hc->hc_timer, h2_cfg(hc)->p_idle_timeout_ms, h2_idle_cb,
 			     hc);
-	else
-		ev_timer_del(w->w_loop, &hc->hc_timer);
+		hc->hc_idle_armed = true;
+	}
 }
 
 static struct h2pool *h2_pool(struct worker *w)

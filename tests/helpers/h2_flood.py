@@ -13,6 +13,8 @@
               SECONDS for the server to close the connection ("after": when it did)
     nohdrend  h2_flood.py PORT CA nohdrend 1 PAD SECONDS: one HEADERS frame without
               END_HEADERS (and no CONTINUATION ever), then waits the same way
+    ping      h2_flood.py PORT CA ping MS 0 SECONDS: no request at all, a PING every MS
+              milliseconds, waiting up to SECONDS for the server to close the connection
 Prints one JSON line: streams sent, whether the server closed the connection, the
 GOAWAY error code if one came (11 = ENHANCE_YOUR_CALM), RST_STREAM codes seen.
 """
@@ -115,10 +117,13 @@ def main():
             time.sleep(hold)
             print(json.dumps({"sent": sent, "closed": False, "goaway": None, "rst": {}}))
             return
-        elif mode in ("halfopen", "nohdrend"):
+        elif mode in ("halfopen", "nohdrend", "ping"):
             pad, hold = int(sys.argv[5]), float(sys.argv[6])
             blk = request_block(lit_new("x-pad", "p" * pad) if pad else b"")
-            if mode == "nohdrend":
+            every, next_ping = n / 1000.0, 0.0
+            if mode == "ping":
+                pass
+            elif mode == "nohdrend":
                 s.sendall(frame(1, 0, 1, blk))
                 sent = 1
             else:
@@ -126,9 +131,17 @@ def main():
                     s.sendall(headers(2 * i + 1, blk, False))
                     sent += 1
             t0 = time.time()
-            s.settimeout(0.5)
+            s.settimeout(min(0.5, every / 2) if mode == "ping" else 0.5)
             buf = b""
             while time.time() < t0 + hold:
+                if mode == "ping" and time.time() >= next_ping:
+                    try:
+                        s.sendall(frame(6, 0, 0, struct.pack(">Q", sent)))
+                    except (ConnectionError, ssl.SSLError, OSError):
+                        closed = True
+                        break
+                    sent += 1
+                    next_ping = time.time() + every
                 try:
                     d = s.recv(65536)
                 except socket.timeout:

@@ -5,7 +5,8 @@
 # without END_HEADERS and nothing after it is cut off after header_timeout. Ten such
 # connections with 100 streams of 30 kB headers each: the proxy's highest RSS grows by
 # less than 20 MiB (before the fix: 38 MiB, held until the clients left). A call without
-# grpc-timeout that the backend does not answer ends after response_timeout.
+# grpc-timeout that the backend does not answer ends after response_timeout. PINGs alone
+# do not push the idle timeout back (before: a PING every 0.4 s kept it open for ever).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 . "$TOP/tests/helpers/grpc_env.sh"
@@ -35,6 +36,12 @@ out=$("$PY" "$FLOOD" "$PX_PORT" "$TFG_TMP/cert.pem" nohdrend 1 0 8)
 say "HEADERS without END_HEADERS: $out"
 check "header block never finished: connection closed by the proxy" grep -q '"closed": true' <<<"$out"
 check "... within header_timeout and a margin ($(field "$out" after) s ≤ 4 s)" \
+	"$PY" -c "import sys; sys.exit(not $(field "$out" after) <= 4)"
+
+out=$("$PY" "$FLOOD" "$PX_PORT" "$TFG_TMP/cert.pem" ping 400 0 8)
+say "no request, a PING every 0.4 s: $out"
+check "PINGs alone do not keep a connection open: closed by the proxy" grep -q '"closed": true' <<<"$out"
+check "... within idle_timeout and a margin ($(field "$out" after) s ≤ 4 s)" \
 	"$PY" -c "import sys; sys.exit(not $(field "$out" after) <= 4)"
 
 # memory: 10 connections x 100 unfinished requests with 30 kB of headers each
