@@ -154,6 +154,10 @@ int sandbox_load(char *err, size_t errlen)
 		SANDBOX_SOCKET("socket(AF_INET6, SOCK_RAW)", AF_INET6, SOCK_RAW),
 		SANDBOX_SOCKET("socket(AF_INET, SOCK_PACKET)", AF_INET, SOCK_PACKET),
 		SANDBOX_SOCKET("socket(AF_INET6, SOCK_PACKET)", AF_INET6, SOCK_PACKET),
+		/* Protocol 0 takes the first protocol of the type: for SOCK_SEQPACKET
+		 * that is SCTP (the rule on IPPROTO_SCTP alone would not see it). */
+		SANDBOX_SOCKET("socket(AF_INET, SOCK_SEQPACKET)", AF_INET, SOCK_SEQPACKET),
+		SANDBOX_SOCKET("socket(AF_INET6, SOCK_SEQPACKET)", AF_INET6, SOCK_SEQPACKET),
 	};
 	scmp_filter_ctx ctx;
 	size_t i;

@@ -14,18 +14,23 @@ chmod 0755 "$TFG_TMP"
 say "-- (1) AF_SMC and SCTP"
 probe='
 import errno, socket, sys
-fam, proto = int(sys.argv[1]), int(sys.argv[2])
+fam, typ, proto = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 try:
-    socket.socket(fam, socket.SOCK_STREAM, proto).close()
+    socket.socket(fam, typ, proto).close()
     print("allowed")
 except OSError as e:
     print(errno.errorcode.get(e.errno, e.errno))
 '
-for case in "43 0 AF_SMC" "2 132 SCTP"; do
+# family type protocol: SOCK_STREAM 1, SOCK_SEQPACKET 5; protocol 0 with SOCK_SEQPACKET
+# is SCTP (the kernel's first protocol of that type)
+for case in "43 1 0 AF_SMC" "2 1 132 SCTP-stream" "2 5 132 SCTP-seqpacket" \
+	"2 5 0 inet-seqpacket-proto-0" "10 5 0 inet6-seqpacket-proto-0"; do
 	set -- $case
-	got=$(in_ns "$SRV" "$RUN" -- "$PY" -c "$probe" "$1" "$2" 2>/dev/null)
-	say "$3 under tfguard-run: $got"
-	[ "$got" = EPERM ] || fail "$3 socket must be refused with EPERM, got $got"
+	ctl=$(in_ns "$SRV" "$PY" -c "$probe" "$1" "$2" "$3" 2>/dev/null)
+	got=$(in_ns "$SRV" "$RUN" -- "$PY" -c "$probe" "$1" "$2" "$3" 2>/dev/null)
+	say "$4: without tfguard-run $ctl, under tfguard-run $got"
+	[ "$ctl" != EPERM ] || fail "control: $4 must not be EPERM without tfguard-run"
+	[ "$got" = EPERM ] || fail "$4 socket must be refused with EPERM by the filter, got $got"
 done
 
 say "-- (2) 400 supplementary groups do not make the caller a member of group 10"
