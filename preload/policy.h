@@ -73,6 +73,7 @@ enum policy_reason {
 	POLICY_R_NOT_ALLOW_LISTED,
 	POLICY_R_BAD_LENGTH,
 	POLICY_R_BAD_FAMILY,
+	POLICY_R_KERNEL_PORT,
 };
 
 struct policy_decision {
@@ -105,6 +106,9 @@ static inline const char *policy_reason_text(enum policy_reason r)
 		return "bad address length";
 	case POLICY_R_BAD_FAMILY:
 		return "address family does not match the socket";
+	case POLICY_R_KERNEL_PORT:
+		return "the kernel chose a protected port for a port-0 bind on a non-loopback "
+		       "address (a protected port inside ip_local_port_range?)";
 	}
 	return "?";
 }
@@ -302,6 +306,22 @@ static inline void policy_decide(const struct policy *p, int domain, int v6only,
 }
 
 /* Parses a decimal port 1..65535 from s[0..n). Returns the port or -1. */
+/*
+ * The decision for listen() on a socket already bound to addr (getsockname):
+ * a port-0 bind, or listen()'s own autobind, lets the kernel pick the port
+ * from ip_local_port_range after the bind was decided, so a protected port can
+ * only show up now. Anything the bind policy would not have allowed as it is
+ * (a protected port on a non-loopback address above all) is refused:
+ * the socket stays bound but never listens there.
+ */
+static inline void policy_check_bound(const struct policy *p, int domain, int v6only,
+				      const void *addr, size_t len, struct policy_decision *d)
+{
+	policy_decide(p, domain, v6only, addr, len, d);
+	if (d->d_verdict == POLICY_REWRITE)
+		policy_refuse(d, POLICY_R_KERNEL_PORT, EACCES);
+}
+
 static inline long policy_parse_port(const char *s, size_t n)
 {
 	long v = 0;

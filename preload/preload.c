@@ -225,13 +225,24 @@ static int pl_listen(int fd, int backlog)
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
 		return -1;
-	/* A port means bind() already decided; port 0 means listen() will autobind. */
-	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port != 0) ||
-	    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port != 0))
-		return pl_real_listen(fd, backlog);
-	policy_decide(&pl_policy, domain, pl_v6only(fd, domain), &ss, l, &d);
+	/* Port 0: listen() would autobind the wildcard. Decided like that bind, and
+	 * made here first, so the port the kernel picks is checked below. */
+	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
+	    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
+		policy_decide(&pl_policy, domain, pl_v6only(fd, domain), &ss, l, &d);
+		if (d.d_verdict == POLICY_REFUSE) {
+			pl_log("listen (autobind)", &ss, l, &d);
+			errno = d.d_errno;
+			return -1;
+		}
+		if (pl_real_bind(fd, (const struct sockaddr *)&ss, l) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+			return -1;
+	}
+	/* A port-0 bind took its port from the kernel after bind() decided. */
+	policy_check_bound(&pl_policy, domain, pl_v6only(fd, domain), &ss, l, &d);
 	if (d.d_verdict == POLICY_REFUSE) {
-		pl_log("listen (autobind)", &ss, l, &d);
+		pl_log("listen", &ss, l, &d);
 		errno = d.d_errno;
 		return -1;
 	}

@@ -786,6 +786,20 @@ static void sv_listen(struct supervise *sv)
 				sv_answer(resp, d.d_errno);
 				goto out;
 			}
+			/* the autobind listen() would make, done first so that the
+			 * port the kernel picks is checked before anything listens */
+			if (bind(c.c_sock, (const struct sockaddr *)&ss, l) < 0 ||
+			    getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
+				sv_answer(resp, errno);
+				goto out;
+			}
+		}
+		policy_check_bound(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain), &ss,
+				   l, &d);
+		if (d.d_verdict == POLICY_REFUSE) {
+			sv_log(&c, "listen", &ss, l, &d, d.d_errno);
+			sv_answer(resp, d.d_errno);
+			goto out;
 		}
 	}
 	if (c.c_domain != AF_INET && c.c_domain != AF_INET6 && c.c_domain != AF_UNIX &&

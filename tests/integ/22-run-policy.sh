@@ -94,4 +94,42 @@ run_bt 0 "bound 0.0.0.0:8080" "nobody, static, 0.0.0.0:8080 works" -- \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 8080
 run_bt 0 "bound 127.0.0.1:8501" "nobody, static, 0.0.0.0:8501 rewritten" -- \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 8501
+
+say "-- a port the kernel picks (port-0 bind, listen autobind) that is protected"
+# The server namespace is this test's own: narrowing its ephemeral range to the
+# protected port makes the kernel hand out exactly 8501 (v4 and v6).
+in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="8501 8501"
+cat >"$TFG_TMP/eph.py" <<'PYEOF'
+import errno, socket, sys
+fam = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
+s = socket.socket(fam)
+try:
+    if sys.argv[1] == "bind0":
+        s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+    s.listen()
+    print("listening", s.getsockname()[0], s.getsockname()[1])
+except OSError as e:
+    print("refused", errno.errorcode.get(e.errno, e.errno))
+PYEOF
+for how in listen bind0; do
+	for v in 4 6; do
+		out=$(in_ns "$SRV" "$PY" "$TFG_TMP/eph.py" $how $v 2>&1)
+		check "control ($how, IPv$v): without tfguard-run the kernel picks the protected port ($out)" \
+			grep -Eq "^listening (0.0.0.0|::) 8501$" <<<"$out"
+		for layer in both supervisor shim; do
+			case $layer in
+			both) pre=("$RUN" --) ;;
+			supervisor) pre=("$RUN" -- env -u LD_PRELOAD) ;;
+			shim) pre=("$RUN" --no-seccomp --) ;;
+			esac
+			out=$(in_ns "$SRV" "${pre[@]}" "$PY" "$TFG_TMP/eph.py" $how $v 2>"$TFG_TMP/err")
+			check "$how, IPv$v, $layer: listen on the kernel-picked protected port refused ($out)" \
+				test "$out" = "refused EACCES"
+			check "... and logged with the reason" grep -q "ip_local_port_range" "$TFG_TMP/err"
+		done
+	done
+done
+in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
+out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/eph.py" listen 4 2>/dev/null)
+check "an ordinary ephemeral port still listens ($out)" grep -Eq "^listening 0.0.0.0 [0-9]+$" <<<"$out"
 pass

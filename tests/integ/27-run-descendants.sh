@@ -16,8 +16,10 @@ run_topology
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 say "-- a backgrounded grandchild binds after CMD has exited"
-bg ip netns exec "$SRV" "$RUN" -- sh -c "(sleep 0.5; exec '$H/bindtest-static' -s 0.0.0.0 8501) & exit 5" \
-	2>"$TFG_TMP/err"
+# the grandchild waits (bounded) until CMD is gone and reaped, then binds
+bg ip netns exec "$SRV" "$RUN" -- sh -c "(i=0; while kill -0 \$\$ 2>/dev/null && [ \$i -lt 200 ]; do
+	sleep 0.05; i=\$((i + 1)); done; kill -0 \$\$ 2>/dev/null && echo 'CMD still alive' >&2
+	exec '$H/bindtest-static' -s 0.0.0.0 8501) & exit 5" 2>"$TFG_TMP/err"
 RUNPID=$BG_PID
 wait_port "$SRV" 8501 10000
 cat "$TFG_TMP/err"
@@ -26,6 +28,7 @@ check "grandchild: listens on loopback only" on_loopback_only "$SRV" 8501
 check "grandchild: refused from the client" refused "$CLI" "$SRV4" 8501
 check "tfguard-run is still there while the grandchild runs" kill -0 "$RUNPID"
 check_not "no ENOSYS" grep -q 'Function not implemented' "$TFG_TMP/err"
+check_not "the grandchild bound after CMD had exited" grep -q 'CMD still alive' "$TFG_TMP/err"
 # CMD (sh) is gone: a TERM to tfguard-run goes to the adopted grandchild
 kill -TERM "$RUNPID"
 poll 5000 gone "$RUNPID" || fail "tfguard-run did not exit after its last process"

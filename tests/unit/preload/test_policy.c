@@ -132,6 +132,43 @@ static void test_v6(void)
 	expect(AF_INET6, 0, "::", 0, POLICY_ALLOW, 0, "", "port 0 [::] untouched");
 }
 
+/* listen() on a socket the kernel already bound (port-0 bind, autobind) */
+static void expect_bound(int domain, int v6only, const char *host, unsigned port,
+			 enum policy_verdict verdict, enum policy_reason reason, const char *name)
+{
+	struct sockaddr_storage ss;
+	struct policy_decision d;
+	socklen_t len = mk(&ss, host, port);
+
+	policy_check_bound(&pol, domain, v6only, &ss, len, &d);
+	is_int(d.d_verdict, verdict, name);
+	is_int(d.d_reason, reason, name);
+	if (verdict == POLICY_REFUSE)
+		is_int(d.d_errno, EACCES, name);
+}
+
+static void test_check_bound(void)
+{
+	subtest("listen on a kernel-picked port");
+	use("8500,8501", NULL);
+	expect_bound(AF_INET, 0, "0.0.0.0", 8501, POLICY_REFUSE, POLICY_R_KERNEL_PORT,
+		     "0.0.0.0:8501 picked by the kernel: refused");
+	expect_bound(AF_INET6, 0, "::", 8500, POLICY_REFUSE, POLICY_R_KERNEL_PORT,
+		     "[::]:8500 dual-stack picked by the kernel: refused");
+	expect_bound(AF_INET6, 1, "::", 8500, POLICY_REFUSE, POLICY_R_KERNEL_PORT,
+		     "[::]:8500 v6-only picked by the kernel: refused");
+	expect_bound(AF_INET, 0, "10.0.0.1", 8501, POLICY_REFUSE, POLICY_R_PROTECTED_PUBLIC,
+		     "10.0.0.1:8501 picked by the kernel: refused");
+	expect_bound(AF_INET, 0, "127.0.0.1", 8501, POLICY_ALLOW, POLICY_R_LOOPBACK,
+		     "127.0.0.1:8501 listens");
+	expect_bound(AF_INET6, 0, "::ffff:127.0.0.1", 8501, POLICY_ALLOW, POLICY_R_LOOPBACK,
+		     "[::ffff:127.0.0.1]:8501 listens");
+	expect_bound(AF_INET, 0, "0.0.0.0", 40000, POLICY_ALLOW, POLICY_R_UNPROTECTED,
+		     "0.0.0.0:40000 listens");
+	ok(strstr(policy_reason_text(POLICY_R_KERNEL_PORT), "ip_local_port_range") != NULL,
+	   "the reason names ip_local_port_range");
+}
+
 static void test_rewrite_shape(void)
 {
 	struct sockaddr_storage ss;
@@ -414,6 +451,7 @@ int main(void)
 {
 	test_v4();
 	test_v6();
+	test_check_bound();
 	test_rewrite_shape();
 	test_bad_input();
 	test_other_families();
