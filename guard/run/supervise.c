@@ -23,6 +23,7 @@
 #include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <linux/netlink.h>
+#include <linux/sockios.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -155,7 +156,7 @@ static bool sv_same_ns(int proc, const char *what)
 	return !(a.stx_mask & b.stx_mask & STATX_MNT_ID) || a.stx_mnt_id == b.stx_mnt_id;
 }
 
-static int sv_unprivileged_port_start(void)
+static int sv_read_port_start(void)
 {
 	char buf[16];
 	ssize_t n;
@@ -174,18 +175,60 @@ static int sv_unprivileged_port_start(void)
 }
 
 /*
+ * ip_unprivileged_port_start of the network namespace the socket lives in: the
+ * kernel checks a bind against that one, not ours. Another namespace's value is
+ * read by a short-lived child that joins it (a /proc/sys/net file opened there
+ * shows that namespace). If it cannot be read, every port counts as privileged
+ * (only a caller with CAP_NET_BIND_SERVICE gets its bind): closed, not open.
+ */
+static int sv_unprivileged_port_start(int sock)
+{
+	struct statx a, b;
+	int ns, p[2], v = 65536, st;
+	pid_t pid;
+
+	ns = ioctl(sock, SIOCGSKNS);
+	if (ns < 0)
+		return errno == ENOTTY || errno == EINVAL ? sv_read_port_start() : v;
+	if (statx(AT_FDCWD, "/proc/self/ns/net", 0, STATX_INO, &a) == 0 &&
+	    statx(ns, "", AT_EMPTY_PATH, STATX_INO, &b) == 0 && a.stx_ino == b.stx_ino &&
+	    a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor) {
+		close(ns);
+		return sv_read_port_start();
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		close(ns);
+		return v;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		v = setns(ns, CLONE_NEWNET) == 0 ? sv_read_port_start() : 65536;
+		_exit(write(p[1], &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : 1);
+	}
+	close(ns);
+	close(p[1]);
+	if (pid < 0 || read(p[0], &v, sizeof(v)) != (ssize_t)sizeof(v))
+		v = 65536;
+	close(p[0]);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return v;
+}
+
+/*
  * Our bind runs with our credentials, so a port below
  * ip_unprivileged_port_start is bound for the child only when the child could
  * bind it itself: CAP_NET_BIND_SERVICE in its effective set, and in our user
  * namespace (capabilities inside a user namespace it created do not count for
  * our network namespace; refusing there is the conservative answer).
  */
-static bool sv_child_may_bind(int proc, unsigned port)
+static bool sv_child_may_bind(int proc, int sock, unsigned port)
 {
 	char caps[64];
 	unsigned long long eff;
 
-	if (port == 0 || (int)port >= sv_unprivileged_port_start())
+	if (port == 0 || (int)port >= sv_unprivileged_port_start(sock))
 		return true;
 	if (!sv_same_ns(proc, "ns/user"))
 		return false;
@@ -729,7 +772,7 @@ static void sv_bind(struct supervise *sv)
 		sv_answer(resp, d.d_errno);
 		goto out;
 	}
-	if (!sv_child_may_bind(c.c_proc, d.d_orig.ep_port)) {
+	if (!sv_child_may_bind(c.c_proc, c.c_sock, d.d_orig.ep_port)) {
 		log_warn("%s[%d]: bind to port %u refused: below ip_unprivileged_port_start and "
 			 "the process lacks CAP_NET_BIND_SERVICE",
 			 c.c_comm, (int)c.c_tid, d.d_orig.ep_port);

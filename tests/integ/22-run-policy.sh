@@ -95,6 +95,25 @@ run_bt 0 "bound 0.0.0.0:8080" "nobody, static, 0.0.0.0:8080 works" -- \
 run_bt 0 "bound 127.0.0.1:8501" "nobody, static, 0.0.0.0:8501 rewritten" -- \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$H/bindtest-static" 0.0.0.0 8501
 
+say "-- privileged ports in a network namespace the program made itself"
+# ip_unprivileged_port_start is per network namespace, and the kernel checks a
+# bind against the socket's own: root unshares a namespace, raises it to 2000
+# there and becomes nobody; 1500 is then privileged for it, 2500 is not.
+netns_bind() {
+	in_ns "$SRV" "${@:2}" unshare -n sh -c "sysctl -qw net.ipv4.ip_unprivileged_port_start=2000 &&
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups '$H/bindtest-static' 0.0.0.0 $1"
+}
+out=$(netns_bind 1500 2>&1)
+check "control: nobody cannot bind 1500 in its namespace without tfguard-run ($out)" \
+	grep -q "Permission denied" <<<"$out"
+out=$(netns_bind 1500 "$RUN" -- 2>"$TFG_TMP/err")
+check "under tfguard-run: still refused (the supervisor reads the socket's namespace) ($out)" \
+	grep -q "Permission denied" <<<"$out"
+check "... and says why" grep -q "lacks CAP_NET_BIND_SERVICE" "$TFG_TMP/err"
+out=$(netns_bind 2500 "$RUN" -- 2>/dev/null)
+check "under tfguard-run: 2500 is above that namespace's start and binds ($out)" \
+	grep -qx "bound 0.0.0.0:2500" <<<"$out"
+
 say "-- a port the kernel picks (port-0 bind, listen autobind) that is protected"
 # The server namespace is this test's own: narrowing its ephemeral range to the
 # protected port makes the kernel hand out exactly 8501 (v4 and v6).
