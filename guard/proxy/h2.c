@@ -182,10 +182,11 @@ struct h2stream {
 	bool s_model_known;
 	bool s_lim_held;
 	enum limit_kind s_limit;
-	struct h2buf s_req; /* client DATA not yet given to the backend session */
-	size_t s_req_owed;  /* of it, bytes not yet acknowledged to the client */
-	size_t s_req_early; /* of it, bytes acknowledged before forwarding (first message) */
-	size_t s_req_resv;  /* of the first message, bytes reserved but not yet acknowledged */
+	struct h2buf s_req;  /* client DATA not yet given to the backend session */
+	size_t s_req_owed;   /* of it, bytes not yet acknowledged to the client */
+	size_t s_req_cacked; /* of those, bytes acknowledged on the connection window only */
+	size_t s_req_early;  /* of it, bytes acknowledged before forwarding (first message) */
+	size_t s_req_resv;   /* of the first message, bytes reserved but not yet acknowledged */
 	bool s_req_eof;
 	bool s_req_deferred;
 	uint64_t s_bytes_in, s_bytes_out;
@@ -392,13 +393,46 @@ static void h2_early_give(struct h2conn *hc, size_t n)
 	h2_touch(hc);
 }
 
+/*
+ * Acknowledges n of the bytes s owes the client: on the stream window, and on the
+ * connection window for those not acknowledged there already (h2_req_ack_conn).
+ */
+static void h2_req_ack(struct h2stream *s, size_t n)
+{
+	struct h2conn *hc = s->s_hc;
+	size_t c = n < s->s_req_cacked ? n : s->s_req_cacked;
+
+	if (hc->hc_s != NULL) {
+		if (c > 0)
+			(void)nghttp2_session_consume_stream(hc->hc_s, s->s_id, c);
+		if (n > c)
+			(void)nghttp2_session_consume(hc->hc_s, s->s_id, n - c);
+	}
+	s->s_req_cacked -= c;
+	s->s_req_owed -= n;
+}
+
+/*
+ * A stream that waits (for early budget) keeps its own window closed, but must not hold
+ * the connection's: its owed bytes are acknowledged on the connection window only. What
+ * it can buffer stays bounded by its stream window (H2_WINDOW).
+ */
+static void h2_req_ack_conn(struct h2stream *s)
+{
+	struct h2conn *hc = s->s_hc;
+	size_t n = s->s_req_owed - s->s_req_cacked;
+
+	if (n > 0 && hc->hc_s != NULL)
+		(void)nghttp2_session_consume_connection(hc->hc_s, n);
+	s->s_req_cacked = s->s_req_owed;
+}
+
 /* Gives back what s held on the client connection's window for bytes it will never send. */
 static void h2_req_drop(struct h2stream *s)
 {
 	struct h2conn *hc = s->s_hc;
 
-	if (s->s_req_owed > 0 && hc->hc_s != NULL)
-		(void)nghttp2_session_consume(hc->hc_s, s->s_id, s->s_req_owed);
+	h2_req_ack(s, s->s_req_owed);
 	h2_early_give(hc, s->s_req_early + s->s_req_resv);
 	s->s_req_owed = s->s_req_early = s->s_req_resv = 0;
 	h2buf_free(&s->s_req, false);
@@ -443,6 +477,8 @@ static void h2_stream_free(struct h2stream *s)
 		limit_inflight_release(w->w_px->px_limit, s->s_user, s->s_user_len);
 	h2_stream_unlink_up(s);
 	h2_early_give(hc, s->s_req_early + s->s_req_resv);
+	h2_req_ack_conn(
+	    s); /* bytes it never acknowledged must not shrink the connection's window */
 	if (s->s_begun)
 		h2_log_stream(s);
 	h2buf_free(&s->s_authz, true);
@@ -923,16 +959,18 @@ static void h2_stream_early(struct h2stream *s)
 		p = s->s_req.b + s->s_req.off;
 		need =
 		    5 + ((uint64_t)p[1] << 24 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 8 | p[4]);
-		if (need > 5 + h2_cfg(hc)->p_grpc_max_message ||
-		    hc->hc_early + need > h2_cfg(hc)->p_grpc_max_message + H2_CONN_WINDOW)
-			return; /* refused by h2_stream_message, or wait for budget */
+		if (need > 5 + h2_cfg(hc)->p_grpc_max_message)
+			return; /* refused by h2_stream_message */
+		if (hc->hc_early + need > h2_cfg(hc)->p_grpc_max_message + H2_CONN_WINDOW) {
+			h2_req_ack_conn(s); /* wait for budget, without the connection's window */
+			return;
+		}
 		s->s_req_resv = (size_t)need;
 		hc->hc_early += (size_t)need;
 	}
 	n = s->s_req_owed < s->s_req_resv ? s->s_req_owed : s->s_req_resv;
 	if (n > 0) {
-		(void)nghttp2_session_consume(hc->hc_s, s->s_id, n);
-		s->s_req_owed -= n;
+		h2_req_ack(s, n);
 		s->s_req_resv -= n;
 		s->s_req_early += n;
 	}
@@ -988,10 +1026,8 @@ static ssize_t h2_up_read(nghttp2_session *us, int32_t id, uint8_t *buf, size_t 
 		early = n < s->s_req_early ? n : s->s_req_early;
 		s->s_req_early -= early;
 		h2_early_give(hc, early);
-		if (n - early > 0) {
-			(void)nghttp2_session_consume(hc->hc_s, s->s_id, n - early);
-			s->s_req_owed -= n - early;
-		}
+		if (n - early > 0)
+			h2_req_ack(s, n - early);
 	}
 	if (h2buf_pending(&s->s_req) == 0) {
 		s->s_req.off = s->s_req.len = 0;

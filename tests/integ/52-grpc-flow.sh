@@ -4,7 +4,8 @@
 # stop taking data from the backend once the client's window and its own small buffers
 # are full: the stand-in's generator stalls after a few MiB, the proxy's memory does not
 # grow with what the backend would send, and other calls and REST keep working meanwhile.
-# Three concurrent 40 MB calls on one channel all succeed (none waits for ever for budget).
+# Three concurrent 40 MB calls on one channel all succeed (none waits for ever for budget),
+# and so do eight concurrent 20 MB calls (more than the budget holds at once).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
 . "$TOP/tests/helpers/grpc_env.sh"
@@ -76,4 +77,12 @@ out=$(gcall /tensorflow.serving.PredictionService/Predict --user root:root-pw --
 	--pad 40000000 --concurrent 3 --timeout 60)
 say "3 concurrent 40 MB calls on one channel: $out"
 check "3 concurrent 40 MB calls on one channel → all OK" grep -q '"codes": \["OK", "OK", "OK"\]' <<<"$out"
+# more large first messages at once than the budget holds: the ones that wait must not
+# hold the connection window with their unacknowledged bytes (before: with 5 or more, one
+# stalled until body_timeout)
+out=$(gcall /tensorflow.serving.PredictionService/Predict --user root:root-pw --model m1 \
+	--pad 20000000 --concurrent 8 --timeout 60)
+say "8 concurrent 20 MB calls on one channel: $out"
+check "8 concurrent 20 MB calls on one channel → all OK" \
+	grep -q '"codes": \["OK", "OK", "OK", "OK", "OK", "OK", "OK", "OK"\]' <<<"$out"
 pass
