@@ -36,6 +36,7 @@ if $MAKE -s -j"$JOBS" SAN=1 san-bins >/dev/null; then
 	step unit-asan $MAKE -s SAN=1 check-unit
 	step fuzz-replay-asan $MAKE -s SAN=1 check-fuzz
 	step integration-asan $MAKE -s check-integ-san
+	step integration-asan-run $MAKE -s check-integ-san-run
 else
 	echo "SAN build failed"
 	fail=$((fail + 1))

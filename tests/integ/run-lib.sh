@@ -5,7 +5,9 @@
 # either namespace: whatever the client cannot reach, it cannot reach because
 # of where the server's sockets are bound.
 
-RUN=$B/tfguard-run
+# TFG_RUN: another build of tfguard-run (make test runs these tests again with an
+# ASan+UBSan one; the shim and helpers stay the ones of $B)
+RUN=${TFG_RUN:-$B/tfguard-run}
 H=$B/helpers
 SRV4=10.231.0.1
 CLI4=10.231.0.2
