@@ -118,26 +118,30 @@ static const struct {
 		       "start tfguard-proxy (systemctl start tfguard-proxy) and check its log" },
 };
 
+/* Whether name is one of the comma list's names. */
+static bool ck_netns_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (*list) {
+		const char *e = strchr(list, ',');
+		size_t len = e ? (size_t)(e - list) : strlen(list);
+
+		if (len == n && strncmp(list, name, n) == 0)
+			return true;
+		if (!e)
+			break;
+		list = e + 1;
+	}
+	return false;
+}
+
 /* Whether namespace name is audited: all without --netns; with it, the names it
  * lists and always the audit's own namespace (whose firewall FW-* judge). */
 static bool ck_netns_selected(const struct ck_ctx *x, const char *name)
 {
-	const char *p = x->x_netns;
-	size_t n = strlen(name);
-
-	if (!p || strcmp(name, x->x_sd.r_self) == 0)
-		return true;
-	while (*p) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (len == n && strncmp(p, name, n) == 0)
-			return true;
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	return false;
+	return !x->x_netns || strcmp(name, x->x_sd.r_self) == 0 ||
+	       ck_netns_listed(x->x_netns, name);
 }
 
 /* The first name of --netns that names no namespace found, into bad; false if none. */
@@ -363,7 +367,12 @@ static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 				       l->l_netns_name, a, (int)l->l_pid, l->l_comm);
 		}
 	}
-	if (x->x_netns)
+	if (x->x_netns && ck_netns_listed(x->x_netns, x->x_sd.r_self))
+		check_evidence(c,
+			       "%zu TCP listeners in the namespaces named by --netns (%s), %zu on "
+			       "protected ports",
+			       seen, x->x_netns, protected_);
+	else if (x->x_netns)
 		check_evidence(c,
 			       "%zu TCP listeners in the namespaces named by --netns (%s) and this "
 			       "one (%s), %zu on protected ports",
