@@ -18,9 +18,31 @@ W=$(mktemp -d /tmp/tfguard-demo.XXXXXX)
 PIDS=()
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# q ARGS...: the arguments as one shell command line (quoted where needed)
+q() {
+	local a out=
+	for a; do
+		if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+			out+="$a "
+		else
+			out+="'${a//\'/\'\\\'\'}' "
+		fi
+	done
+	printf '%s' "${out% }"
+}
+# Every command shown is exactly the one run, and it is run once: its output and
+# exit code are what the checks look at.
+show() { printf '\033[36m$ %s\033[0m\n' "$(q "$@")"; }
 run() { # show the command, then run it; its output is shown too
-	printf '\033[36m$ %s\033[0m\n' "$*"
+	show "$@"
 	"$@"
+}
+# runcap CMD...: show CMD, run it, print its output indented; OUT and RC hold them
+runcap() {
+	show "$@"
+	OUT=$("$@")
+	RC=$?
+	[ -z "$OUT" ] || printf '%s\n' "$OUT" | sed 's/^/   /'
 }
 ok() { printf '\033[32m   ok: %s\033[0m\n' "$*"; }
 die() {
@@ -50,8 +72,10 @@ for b in tfguard tfguard-run tfguard-proxy libtfguard-preload.so; do
 done
 for c in ip nft curl openssl "$PY"; do command -v "$c" >/dev/null || die "$c is missing"; done
 START=$(date +%s)
-in_srv() { ip netns exec "$SRV" "$@"; }
-in_cli() { ip netns exec "$CLI" "$@"; }
+# the commands run in a namespace, as they are shown: ip netns exec NS ...
+IN_SRV=(ip netns exec "$SRV")
+IN_CLI=(ip netns exec "$CLI")
+in_srv() { "${IN_SRV[@]}" "$@"; }
 # poll CMD... for up to 10 s: readiness is waited for, never slept for
 poll() {
 	local end=$(($(date +%s%3N) + 10000))
@@ -100,44 +124,47 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 chmod 0600 "$W/key.pem"
 : >"$W/access.log"
 chown nobody "$W/access.log"
-TF="$B/tfguard -c $W/tfguard.conf"
+TF=("$B/tfguard" -c "$W/tfguard.conf")
 
 bold "2. TF Serving (stand-in) starts the way tensorflow_model_server does: [::]:8501"
 echo "   ... but under tfguard-run, so the bind lands on loopback"
-printf '\033[36m$ tfguard-run -- tfserving_stub.py --host :: --port 8501\033[0m\n'
-in_srv "$B/tfguard-run" -c "$W/tfguard.conf" -- "$PY" "$STUB" --host :: --port 8501 \
-	>"$W/stub.log" 2>&1 &
+c=("${IN_SRV[@]}" "$B/tfguard-run" -c "$W/tfguard.conf" -- "$PY" "$STUB" --host :: --port 8501)
+printf '\033[36m$ %s >%s 2>&1 &\033[0m\n' "$(q "${c[@]}")" "$W/stub.log"
+"${c[@]}" >"$W/stub.log" 2>&1 &
 PIDS+=($!)
 poll listening 8501 || die "the stand-in did not start"
 grep 'tfguard' "$W/stub.log" | head -n 2
-run in_srv ss -Hltn "sport = :8501"
-in_srv ss -Hltn "sport = :8501" | grep -q '127.0.0.1]*:8501 ' || die "8501 is not on loopback"
+runcap "${IN_SRV[@]}" ss -Hltn "sport = :8501"
+grep -q '127.0.0.1]*:8501 ' <<<"$OUT" || die "8501 is not on loopback"
 ok "listening on loopback only, though the program asked for [::]"
 
 bold "3. The firewall: tfguard apply (one atomic netlink batch)"
-run in_srv $TF apply || die "tfguard apply"
-run in_srv $TF status | head -n 1
-in_srv $TF status >/dev/null || die "tfguard status is not current"
+run "${IN_SRV[@]}" "${TF[@]}" apply || die "tfguard apply"
+runcap "${IN_SRV[@]}" "${TF[@]}" status
+[ $RC -eq 0 ] || die "tfguard status is not current (exit $RC)"
 
 bold "4. tfguard-proxy: TLS + Basic auth + per-model ACL in front of it"
-printf 'demo-password\n' | run in_srv $TF passwd --stdin -f "$W/htpasswd" demo || die "passwd"
-chown nobody "$W/htpasswd"
-chmod 0600 "$W/htpasswd"
-in_srv "$B/tfguard-run" -c "$W/tfguard.conf" --allow-bind 0.0.0.0:8443 --allow-bind '[::]:8443' \
-	-- "$B/tfguard-proxy" -c "$W/tfguard.conf" >"$W/proxy.log" 2>&1 &
+c=("${IN_SRV[@]}" "${TF[@]}" passwd --stdin -f "$W/htpasswd" demo)
+printf '\033[36m$ echo demo-password | %s\033[0m\n' "$(q "${c[@]}")"
+echo demo-password | "${c[@]}" || die "passwd"
+run chown nobody "$W/htpasswd"
+run chmod 0600 "$W/htpasswd"
+c=("${IN_SRV[@]}" "$B/tfguard-run" -c "$W/tfguard.conf" --allow-bind 0.0.0.0:8443
+	--allow-bind '[::]:8443' -- "$B/tfguard-proxy" -c "$W/tfguard.conf")
+printf '\033[36m$ %s >%s 2>&1 &\033[0m\n' "$(q "${c[@]}")" "$W/proxy.log"
+"${c[@]}" >"$W/proxy.log" 2>&1 &
 PIDS+=($!)
 poll listening 8443 || die "tfguard-proxy did not start"
 ok "tfguard-proxy listens on :8443"
 
 bold "5. From the client: the raw REST port is closed"
-printf '\033[36m$ curl --max-time 2 http://%s:8501/v1/models/half_plus_two\033[0m\n' "$SRV4"
-in_cli curl -s -o /dev/null --max-time 2 "http://$SRV4:8501/v1/models/half_plus_two"
+run "${IN_CLI[@]}" curl -s -o /dev/null --max-time 2 "http://$SRV4:8501/v1/models/half_plus_two"
 rc=$?
 # curl exit 28 is a timeout: no answer at all, the firewall dropped it (7 would be
 # a refusal, which only shows that nothing listens there)
 echo "   -> curl exit $rc (timeout: no answer, dropped)"
 [ $rc -eq 28 ] || die "direct access to 8501: curl exit $rc, expected a timeout (28)"
-in_cli curl -s -o /dev/null --max-time 2 -g "http://[$SRV6]:8501/v1/models/half_plus_two"
+run "${IN_CLI[@]}" curl -s -o /dev/null --max-time 2 -g "http://[$SRV6]:8501/v1/models/half_plus_two"
 rc=$?
 [ $rc -eq 28 ] || die "direct IPv6 access to 8501: curl exit $rc, expected a timeout (28)"
 ok "8501 is dropped over IPv4 and IPv6"
@@ -145,41 +172,33 @@ ok "8501 is dropped over IPv4 and IPv6"
 CURL=(curl -s --cacert "$W/cert.pem" --max-time 5)
 URL=https://$SRV4:8443/v1/models
 bold "6. Through the proxy without credentials"
-printf '\033[36m$ curl https://%s:8443/v1/models/half_plus_two:predict -d ...\033[0m\n' "$SRV4"
-out=$(in_cli "${CURL[@]}" -w '\n%{http_code}' -d '{"instances": [1.0, 2.0, 5.0]}' "$URL/half_plus_two:predict")
-printf '   %s\n' "$out"
-[ "${out##*$'\n'}" = 401 ] || die "no 401 without credentials"
+runcap "${IN_CLI[@]}" "${CURL[@]}" -w '\n%{http_code}' -d '{"instances": [1.0, 2.0, 5.0]}' "$URL/half_plus_two:predict"
+[ "${OUT##*$'\n'}" = 401 ] || die "no 401 without credentials"
 ok "401, TF Serving-shaped error"
 
 bold "7. With credentials: a prediction"
-printf '\033[36m$ curl -u demo:demo-password https://%s:8443/v1/models/half_plus_two:predict -d '"'"'{"instances": [1.0, 2.0, 5.0]}'"'"'\033[0m\n' "$SRV4"
-out=$(in_cli "${CURL[@]}" -w '\n%{http_code}' -u demo:demo-password \
-	-d '{"instances": [1.0, 2.0, 5.0]}' "$URL/half_plus_two:predict")
-printf '   %s\n' "$out"
-[ "${out##*$'\n'}" = 200 ] || die "no 200 with credentials"
-grep -q '"predictions"' <<<"$out" || die "no predictions in the answer"
+runcap "${IN_CLI[@]}" "${CURL[@]}" -w '\n%{http_code}' -u demo:demo-password \
+	-d '{"instances": [1.0, 2.0, 5.0]}' "$URL/half_plus_two:predict"
+[ "${OUT##*$'\n'}" = 200 ] || die "no 200 with credentials"
+grep -q '"predictions"' <<<"$OUT" || die "no predictions in the answer"
 ok "200 with the model's answer"
 
 bold "8. A model the user may not call"
-printf '\033[36m$ curl -u demo:demo-password https://%s:8443/v1/models/secret:predict -d ...\033[0m\n' "$SRV4"
-out=$(in_cli "${CURL[@]}" -w '\n%{http_code}' -u demo:demo-password \
-	-d '{"instances": [1.0]}' "$URL/secret:predict")
-printf '   %s\n' "$out"
-[ "${out##*$'\n'}" = 403 ] || die "no 403 for a forbidden model"
+runcap "${IN_CLI[@]}" "${CURL[@]}" -w '\n%{http_code}' -u demo:demo-password \
+	-d '{"instances": [1.0]}' "$URL/secret:predict"
+[ "${OUT##*$'\n'}" = 403 ] || die "no 403 for a forbidden model"
 ok "403"
 
 bold "9. The audit: tfguard check (on the server) and tfguard probe (from the client)"
-printf '\033[36m$ tfguard check\033[0m\n'
-in_srv $TF check --netns "$SRV,$CLI" >"$W/check.txt"
-rc=$?
-sed 's/^/   /' "$W/check.txt"
-[ $rc -eq 0 ] || die "tfguard check is not compliant (exit $rc)"
-grep -q ' 0 fail' "$W/check.txt" || die "tfguard check reported failures"
-grep -q '^WARN\|^FAIL' "$W/check.txt" && die "tfguard check is not all green"
+runcap "${IN_SRV[@]}" "${TF[@]}" check --netns "$SRV,$CLI"
+[ $RC -eq 0 ] || die "tfguard check is not compliant (exit $RC)"
+grep -q ' 0 fail' <<<"$OUT" || die "tfguard check reported failures"
+grep -q '^WARN\|^FAIL\|^SKIP' <<<"$OUT" && die "tfguard check is not all green"
 ok "all green"
-printf '\033[36m$ tfguard probe %s\033[0m\n' "$SRV4"
-in_cli "$B/tfguard" -c "$W/tfguard.conf" probe "$SRV4" | tee "$W/probe.txt" || die "tfguard probe"
-grep -q "$SRV4:8501: filtered" "$W/probe.txt" || die "probe did not see 8501 filtered"
+runcap "${IN_CLI[@]}" "${TF[@]}" probe "$SRV4"
+[ $RC -eq 0 ] || die "tfguard probe is not compliant (exit $RC)"
+grep -q "^PASS  $SRV4:8501: filtered" <<<"$OUT" || die "probe did not see 8501 filtered"
+grep -qx compliant <<<"$OUT" || die "probe did not say compliant"
 ok "compliant from outside too"
 
 bold "10. Tear-down"

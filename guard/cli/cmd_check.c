@@ -118,24 +118,63 @@ static const struct {
 		       "start tfguard-proxy (systemctl start tfguard-proxy) and check its log" },
 };
 
-static bool ck_netns_selected(const struct ck_ctx *x, const char *name)
+/* Whether name is one of the comma list's names. */
+static bool ck_netns_listed(const char *list, const char *name)
 {
-	const char *p = x->x_netns;
 	size_t n = strlen(name);
 
-	if (!p)
-		return true;
-	while (*p) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
+	while (*list) {
+		const char *e = strchr(list, ',');
+		size_t len = e ? (size_t)(e - list) : strlen(list);
 
-		if (len == n && strncmp(p, name, n) == 0)
+		if (len == n && strncmp(list, name, n) == 0)
 			return true;
 		if (!e)
 			break;
-		p = e + 1;
+		list = e + 1;
 	}
 	return false;
+}
+
+/* Whether namespace name is audited: all without --netns; with it, the names it
+ * lists and always the audit's own namespace (whose firewall FW-* judge). */
+static bool ck_netns_selected(const struct ck_ctx *x, const char *name)
+{
+	return !x->x_netns || strcmp(name, x->x_sd.r_self) == 0 ||
+	       ck_netns_listed(x->x_netns, name);
+}
+
+/* The first name of --netns that names no namespace found, into bad; false if none. */
+static bool ck_netns_unknown(const struct ck_ctx *x, char *bad, size_t badlen)
+{
+	const char *p = x->x_netns;
+
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p), i;
+		bool found = false;
+
+		for (i = 0; i < x->x_sd.r_nns && !found; i++)
+			found = strlen(x->x_sd.r_ns[i].ns_name) == len &&
+				strncmp(x->x_sd.r_ns[i].ns_name, p, len) == 0;
+		if (!found) {
+			snprintf(bad, badlen, "%.*s", (int)len, p);
+			return true;
+		}
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+/* sockdiag's fw_here: whether table inet tfguard exists in the current namespace. */
+static int ck_fw_here(void)
+{
+	struct fw_state st;
+	char err[256];
+
+	if (fw_read(NULL, &st, err, sizeof(err)) < 0)
+		return -1;
+	return st.fs_present;
 }
 
 static void ck_needs_fw(struct ck_ctx *x, struct check_control *c)
@@ -253,6 +292,35 @@ static void ck_run_paths(char paths[2][512])
 	}
 }
 
+/*
+ * Namespaces (of those audited) whose listeners could not be read: NET-1 cannot pass
+ * then, it is skipped (the verdict INCOMPLETE), unless a public listener found
+ * elsewhere already failed it.
+ */
+static void ck_listeners_unseen(const struct ck_ctx *x, struct check_control *c)
+{
+	size_t i, unseen = 0;
+
+	for (i = 0; i < x->x_sd.r_nns; i++) {
+		const struct sockdiag_netns *n = &x->x_sd.r_ns[i];
+
+		if (n->ns_ok || !ck_netns_selected(x, n->ns_name))
+			continue;
+		if (++unseen <= 8)
+			check_evidence(c, "netns %s: NOT inspected: %s", n->ns_name, n->ns_why);
+	}
+	if (unseen > 8)
+		check_evidence(c, "... and %zu more namespaces not inspected", unseen - 8);
+	if (x->x_sd.r_truncated)
+		check_evidence(c,
+			       "more namespaces than the audit can hold: the rest were not seen");
+	if ((unseen || x->x_sd.r_truncated) && c->cc_status != CHECK_FAIL) {
+		c->cc_status = CHECK_SKIP;
+		check_evidence(c, "a listener there would not be seen: the host is not shown "
+				  "to be clean (skipped)");
+	}
+}
+
 static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 {
 	struct check_control *c = &cc[CK_NET_LISTEN], *w = &cc[CK_RUN_WRAPPED];
@@ -299,28 +367,22 @@ static void ck_listeners(struct ck_ctx *x, struct check_control *cc)
 				       l->l_netns_name, a, (int)l->l_pid, l->l_comm);
 		}
 	}
-	if (x->x_netns)
+	if (x->x_netns && ck_netns_listed(x->x_netns, x->x_sd.r_self))
 		check_evidence(c,
 			       "%zu TCP listeners in the namespaces named by --netns (%s), %zu on "
 			       "protected ports",
 			       seen, x->x_netns, protected_);
+	else if (x->x_netns)
+		check_evidence(c,
+			       "%zu TCP listeners in the namespaces named by --netns (%s) and this "
+			       "one (%s), %zu on protected ports",
+			       seen, x->x_netns, x->x_sd.r_self, protected_);
 	else
 		check_evidence(c,
 			       "%zu TCP listeners in %zu network namespaces inspected, %zu on "
 			       "protected ports",
 			       seen, x->x_sd.r_netns, protected_);
-	if (x->x_sd.r_netns_failed) {
-		check_evidence(c, "%zu namespaces could not be entered%s", x->x_sd.r_netns_failed,
-			       geteuid() ? " (needs root)" : "");
-		if (c->cc_status == CHECK_PASS)
-			c->cc_status = CHECK_WARN;
-	}
-	if (x->x_sd.r_truncated) {
-		check_evidence(c,
-			       "more namespaces than the audit can hold: the rest were not seen");
-		if (c->cc_status == CHECK_PASS)
-			c->cc_status = CHECK_WARN;
-	}
+	ck_listeners_unseen(x, c);
 	if (x->x_sd.r_partial)
 		check_evidence(c, "some processes were not visible (run as root for a full view)");
 	if (x->x_sd.r_netns == 0) {
@@ -350,15 +412,22 @@ static void ck_localnet(struct ck_ctx *x, struct check_control *c)
 		const struct sockdiag_localnet *ln = &x->x_sd.r_localnet[i];
 		bool self = strcmp(ln->ln_netns, x->x_sd.r_self) == 0;
 
-		if (!self && !ck_netns_selected(x, ln->ln_netns))
+		if (!ck_netns_selected(x, ln->ln_netns))
 			continue;
 		n++;
-		check_evidence(c, "netns %s: net.ipv4.conf.%s.route_localnet = 1%s", ln->ln_netns,
-			       ln->ln_ifname,
-			       self ? (covered ? " (covered: the tfguard firewall here drops it)"
-					       : " (and no tfguard firewall here)")
-				    : "");
-		if (self && !covered)
+		/* here FW-* read the firewall; elsewhere sockdiag asked inside the namespace */
+		if (self)
+			check_evidence(c, "netns %s: net.ipv4.conf.%s.route_localnet = 1%s",
+				       ln->ln_netns, ln->ln_ifname,
+				       covered ? " (covered: the tfguard firewall here drops it)"
+					       : " (and no tfguard firewall here)");
+		else
+			check_evidence(c, "netns %s: net.ipv4.conf.%s.route_localnet = 1%s",
+				       ln->ln_netns, ln->ln_ifname,
+				       ln->ln_fw == 1	? " (a tfguard table is there)"
+				       : ln->ln_fw == 0 ? " (and no tfguard table there)"
+							: " (its firewall could not be read)");
+		if (self ? !covered : ln->ln_fw != 1)
 			c->cc_status = CHECK_FAIL;
 		else if (c->cc_status == CHECK_PASS)
 			c->cc_status = CHECK_WARN;
@@ -889,9 +958,9 @@ static void ck_proxy(struct ck_ctx *x, struct check_control *c)
 		}
 		if (tlsprobe_http((struct sockaddr *)&ss, p->p_listen[i].a_len, NULL, 3000, &h) <
 		    0) {
-			/* client_cert = require: a client without a certificate must fail TLS */
-			/* the connection opened and TLS, not TCP, ended it: the refusal we want */
-			if (ck_cert_required(p) && h.h_tcp) {
+			/* client_cert = require: a client without a certificate must be
+			 * refused, by a TLS server that asked for one (not by any error) */
+			if (ck_cert_required(p) && tlsprobe_cert_refused(&h)) {
 				check_evidence(c,
 					       "%s: a client without a certificate is refused "
 					       "(client_cert = require): %s",
@@ -942,6 +1011,7 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 				    "[--netns NAME,...]\n";
 	struct check_control cc[CK_COUNT];
 	const char *junit = NULL;
+	char bad[64];
 	struct ck_ctx x;
 	bool json = false;
 	size_t i;
@@ -984,7 +1054,14 @@ int cmd_check(struct conf *conf, int argc, char **argv)
 	fw_policy_from_conf(&x.x_pol, conf);
 	x.x_fw_ok = fw_read(&x.x_pol, &x.x_fw, x.x_fw_err, sizeof(x.x_fw_err)) == 0;
 	x.x_fw_errno = errno;
-	x.x_sd_ok = sockdiag_dump_all(&x.x_sd, x.x_sd_err, sizeof(x.x_sd_err)) == 0;
+	x.x_sd_ok = sockdiag_dump_all(&x.x_sd, ck_fw_here, x.x_sd_err, sizeof(x.x_sd_err)) == 0;
+	if (x.x_sd_ok && ck_netns_unknown(&x, bad, sizeof(bad))) {
+		warnx("check: --netns: no network namespace named '%s' (names: ip netns list, "
+		      "\"host\", or net:[INODE] as the evidence prints them)",
+		      bad);
+		sockdiag_free(&x.x_sd);
+		return EXIT_ERR;
+	}
 
 	ck_fw(&x, cc);
 	ck_listeners(&x, cc);

@@ -165,11 +165,12 @@ int cmd_probe(struct conf *conf, int argc, char **argv)
 			addr_format((struct sockaddr *)&ss, a, sizeof(a));
 			if (tlsprobe_http((struct sockaddr *)&ss, ai->ai_addrlen, host,
 					  (int)timeout, &h) < 0) {
-				/* client_cert = require: no certificate, no TLS session */
+				/* client_cert = require: a TLS server that asked for a
+				 * certificate refused the client without one */
 				bool req = (conf->c_proxy.p_auth & CONF_AUTH_MTLS) &&
 					   conf->c_proxy.p_client_cert == CONF_CLIENT_CERT_REQUIRE;
 
-				if (req && h.h_tcp) {
+				if (req && tlsprobe_cert_refused(&h)) {
 					answered = true;
 					printf("PASS  %s (proxy): no client certificate -> refused "
 					       "in TLS "

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
+#include <linux/kcmp.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,11 +27,16 @@
 
 #define SOCKDIAG_NS_MAX 65536 /* beyond it: r_truncated, said in the evidence */
 #define SOCKDIAG_BUF	32768
+#define SOCKDIAG_TABLES 64 /* distinct fd tables compared per process (kcmp) */
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* linux/pidfd.h, 6.9+: a pidfd for one thread */
+#endif
 
 struct sockdiag_ns {
 	uint64_t n_ino;
-	int n_fd;	 /* an open namespace fd (found through a socket), or -1 */
-	char n_path[64]; /* else a file that refers to the namespace */
+	int n_fd;	 /* the namespace, held open from discovery, or -1 */
+	char n_path[64]; /* a file that refers to it ("" when found through a socket) */
 	char n_name[64];
 };
 
@@ -96,6 +103,8 @@ static int sockdiag_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /* One family's TCP listeners in the calling thread's current namespace. */
+/* One family's TCP listeners in the calling thread's current namespace.
+ * Returns 0, or -1 with errno set. */
 static int sockdiag_query(struct sockdiag_vec *v, int family)
 {
 	char buf[SOCKDIAG_BUF];
@@ -104,7 +113,7 @@ static int sockdiag_query(struct sockdiag_vec *v, int family)
 	struct nlmsghdr *nlh;
 	uint32_t seq = (uint32_t)time(NULL), portid;
 	ssize_t n;
-	int rc = -1;
+	int rc = -1, e;
 
 	nl = mnl_socket_open(NETLINK_SOCK_DIAG);
 	if (!nl)
@@ -131,18 +140,10 @@ static int sockdiag_query(struct sockdiag_vec *v, int family)
 	} while (rc > MNL_CB_STOP);
 	rc = rc < 0 ? -1 : 0;
 out:
+	e = errno;
 	mnl_socket_close(nl);
+	errno = e;
 	return rc;
-}
-
-static int sockdiag_ns_ino(const char *path, uint64_t *ino)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return -1;
-	*ino = st.st_ino;
-	return 0;
 }
 
 static struct sockdiag_ns *sockdiag_ns_find(struct sockdiag_ns *ns, size_t n, uint64_t ino)
@@ -155,27 +156,145 @@ static struct sockdiag_ns *sockdiag_ns_find(struct sockdiag_ns *ns, size_t n, ui
 	return NULL;
 }
 
+/* Socket inodes already looked at: a socket shared by several fds, fd tables or
+ * processes is examined once. Open addressing; 0 (no socket has it) is a free slot. */
+struct sockdiag_seen {
+	uint64_t *s_slot;
+	size_t s_cap; /* a power of two */
+	size_t s_n;
+};
+
+/* True when ino was in the set; adds it otherwise. Out of memory, it answers false
+ * (the socket is examined again: slower, never blind). */
+static bool sockdiag_seen_add(struct sockdiag_seen *s, uint64_t ino)
+{
+	size_t i, j;
+
+	if (s->s_n * 2 >= s->s_cap) {
+		size_t cap = s->s_cap ? s->s_cap * 2 : 1024;
+		uint64_t *n = calloc(cap, sizeof(*n));
+
+		if (!n)
+			return false;
+		for (j = 0; j < s->s_cap; j++) {
+			if (!s->s_slot[j])
+				continue;
+			for (i = s->s_slot[j] & (cap - 1); n[i]; i = (i + 1) & (cap - 1))
+				;
+			n[i] = s->s_slot[j];
+		}
+		free(s->s_slot);
+		s->s_slot = n;
+		s->s_cap = cap;
+	}
+	for (i = ino & (s->s_cap - 1); s->s_slot[i]; i = (i + 1) & (s->s_cap - 1))
+		if (s->s_slot[i] == ino)
+			return true;
+	s->s_slot[i] = ino;
+	s->s_n++;
+	return false;
+}
+
+/* Called for each socket fd of an fd table: the process, the task whose table it is. */
+typedef void sockdiag_fd_fn(pid_t pid, pid_t tid, int fd, uint64_t ino, void *arg);
+
+/* Each socket fd of task tid's fd table, to fn. Returns -1 (errno) when unreadable. */
+static int sockdiag_fd_table(pid_t pid, pid_t tid, sockdiag_fd_fn *fn, void *arg)
+{
+	char dir[96], link[128], target[64];
+	unsigned long long ino;
+	struct dirent *fe;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task/%d/fd", (int)pid, (int)tid);
+	if (!(d = opendir(dir)))
+		return -1;
+	while ((fe = readdir(d))) {
+		ssize_t len;
+
+		if (fe->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%.20s", dir, fe->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%llu]", &ino) == 1)
+			fn(pid, tid, atoi(fe->d_name), ino, arg);
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Each socket fd of each distinct fd table of process pid, to fn: the threads
+ * usually share one table, but a thread that called unshare(CLONE_FILES) has its
+ * own, which /proc/PID/fd (the leader's) does not show and which may hold the
+ * only socket of a namespace. kcmp(KCMP_FILES) tells the tables apart. Returns
+ * -1 (errno) when no table of pid could be read.
+ */
+static int sockdiag_fd_tables(pid_t pid, sockdiag_fd_fn *fn, void *arg)
+{
+	pid_t tabs[SOCKDIAG_TABLES];
+	size_t ntabs = 0, i;
+	struct dirent *te;
+	char path[64];
+	int rc = -1, e = ENOENT;
+	DIR *td;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(td = opendir(path)))
+		return -1;
+	while ((te = readdir(td))) {
+		bool shared = false;
+		pid_t tid;
+
+		if (te->d_name[0] < '1' || te->d_name[0] > '9')
+			continue;
+		tid = (pid_t)atoi(te->d_name);
+		/* kcmp fails without ptrace access: then the table is read again
+		 * (the sockets are deduplicated by inode) */
+		for (i = 0; i < ntabs && !shared; i++)
+			shared = syscall(SYS_kcmp, tabs[i], tid, KCMP_FILES, 0, 0) == 0;
+		if (shared)
+			continue;
+		if (sockdiag_fd_table(pid, tid, fn, arg) < 0) {
+			e = errno;
+			continue;
+		}
+		rc = 0;
+		if (ntabs < SOCKDIAG_TABLES)
+			tabs[ntabs++] = tid;
+	}
+	closedir(td);
+	errno = e;
+	return rc;
+}
+
 struct sockdiag_scan {
 	struct sockdiag_ns *s_ns;
 	size_t s_n;
 	size_t s_max;
 	bool s_truncated;
 	bool *s_partial;
+	struct sockdiag_seen s_seen;
+	pid_t s_tid; /* the task s_pidfd refers to */
+	int s_pidfd;
 };
 
 /* Adds the namespace path refers to, unless known. name may be NULL ("net:[INO]"). */
 static void sockdiag_ns_add(struct sockdiag_scan *sc, const char *path, const char *name)
 {
 	struct sockdiag_ns *n;
-	uint64_t ino;
+	struct stat st;
 
-	if (sockdiag_ns_ino(path, &ino) < 0) {
+	if (stat(path, &st) < 0) {
 		/* as root, EACCES is a special process, not a blind spot */
 		if (errno == EACCES && geteuid() != 0)
 			*sc->s_partial = true;
 		return;
 	}
-	if ((n = sockdiag_ns_find(sc->s_ns, sc->s_n, ino))) {
+	if ((n = sockdiag_ns_find(sc->s_ns, sc->s_n, st.st_ino))) {
 		if (name && strncmp(n->n_name, "net:[", 5) == 0)
 			snprintf(n->n_name, sizeof(n->n_name), "%.60s", name);
 		return;
@@ -184,17 +303,22 @@ static void sockdiag_ns_add(struct sockdiag_scan *sc, const char *path, const ch
 		sc->s_truncated = true;
 		return;
 	}
-	n = &sc->s_ns[sc->s_n++];
-	n->n_ino = ino;
-	n->n_fd = -1;
+	n = &sc->s_ns[sc->s_n];
+	/* held open from now on: the task it was found through may exit before the
+	 * query while the namespace lives on */
+	n->n_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (n->n_fd < 0 && (errno == ENOENT || errno == ESRCH))
+		return; /* the task is gone: anything else holding it is found later */
+	sc->s_n++;
+	n->n_ino = st.st_ino;
 	snprintf(n->n_path, sizeof(n->n_path), "%s", path);
 	if (name)
 		snprintf(n->n_name, sizeof(n->n_name), "%.60s", name);
 	else
-		snprintf(n->n_name, sizeof(n->n_name), "net:[%llu]", (unsigned long long)ino);
+		snprintf(n->n_name, sizeof(n->n_name), "net:[%llu]", (unsigned long long)st.st_ino);
 }
 
-/* The namespace of a socket another process holds: a namespace may be held by a
+/* The namespace of a socket another task holds: a namespace may be held by a
  * socket alone (created inside it, then the process moved on). Keeps an fd to it. */
 static void sockdiag_ns_of_socket(struct sockdiag_scan *sc, int pidfd, int fd)
 {
@@ -225,46 +349,36 @@ static void sockdiag_ns_of_socket(struct sockdiag_scan *sc, int pidfd, int fd)
 	snprintf(n->n_name, sizeof(n->n_name), "net:[%llu]", (unsigned long long)st.st_ino);
 }
 
-/* Every socket fd of pid whose namespace is not known yet. */
-static void sockdiag_scan_sockets(struct sockdiag_scan *sc, const char *pid)
+/* sockdiag_fd_fn: the namespace of one socket, unless that socket was seen. */
+static void sockdiag_socket_ns(pid_t pid, pid_t tid, int fd, uint64_t ino, void *arg)
 {
-	char dir[64], link[96], target[64];
-	struct dirent *fe;
-	int pidfd = -1;
-	DIR *fd;
+	struct sockdiag_scan *sc = arg;
 
-	snprintf(dir, sizeof(dir), "/proc/%.20s/fd", pid);
-	if (!(fd = opendir(dir)))
+	if (sockdiag_seen_add(&sc->s_seen, ino))
 		return;
-	while ((fe = readdir(fd))) {
-		ssize_t len;
-
-		if (fe->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%.20s", dir, fe->d_name);
-		len = readlink(link, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (strncmp(target, "socket:[", 8) != 0)
-			continue;
-		if (pidfd < 0 && (pidfd = (int)syscall(SYS_pidfd_open, atoi(pid), 0)) < 0)
-			break;
-		sockdiag_ns_of_socket(sc, pidfd, atoi(fe->d_name));
+	if (sc->s_tid != tid) {
+		if (sc->s_pidfd >= 0)
+			close(sc->s_pidfd);
+		/* PIDFD_THREAD (6.9+): pidfd_getfd then reads this thread's own fd
+		 * table; a pidfd of the process reaches only the leader's */
+		sc->s_pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+		if (sc->s_pidfd < 0 && errno == EINVAL && tid == pid)
+			sc->s_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		sc->s_tid = tid;
 	}
-	if (pidfd >= 0)
-		close(pidfd);
-	closedir(fd);
+	if (sc->s_pidfd >= 0)
+		sockdiag_ns_of_socket(sc, sc->s_pidfd, fd);
 }
 
 /*
  * The distinct namespaces: the caller's, pid 1's ("host"), /run/netns names,
- * every thread's, and every socket's (only as root: pidfd_getfd needs it).
+ * every thread's, and every socket's in every fd table (only as root:
+ * pidfd_getfd needs it).
  */
 static size_t sockdiag_namespaces(struct sockdiag_ns *ns, size_t max, bool *partial,
 				  bool *truncated)
 {
-	struct sockdiag_scan sc = { ns, 0, max, false, partial };
+	struct sockdiag_scan sc = { ns, 0, max, false, partial, { NULL, 0, 0 }, 0, -1 };
 	struct dirent *de, *te;
 	char path[300];
 	DIR *d, *td;
@@ -299,10 +413,14 @@ static size_t sockdiag_namespaces(struct sockdiag_ns *ns, size_t max, bool *part
 				closedir(td);
 			}
 			if (geteuid() == 0)
-				sockdiag_scan_sockets(&sc, de->d_name);
+				sockdiag_fd_tables((pid_t)atoi(de->d_name), sockdiag_socket_ns,
+						   &sc);
 		}
 		closedir(d);
 	}
+	if (sc.s_pidfd >= 0)
+		close(sc.s_pidfd);
+	free(sc.s_seen.s_slot);
 	if (sc.s_n && strncmp(ns[0].n_name, "net:[", 5) == 0) {
 		char name[sizeof(ns[0].n_name)];
 
@@ -313,12 +431,14 @@ static size_t sockdiag_namespaces(struct sockdiag_ns *ns, size_t max, bool *part
 	return sc.s_n;
 }
 
-/* route_localnet=1 on any interface of the current namespace, into the result. */
-static void sockdiag_localnet(struct sockdiag_result *res, const char *netns)
+/* route_localnet=1 on any interface of the current namespace, into the result;
+ * fw_here (asked once, only when one is found) says whether a tfguard table is here. */
+static void sockdiag_localnet(struct sockdiag_result *res, const char *netns, int (*fw_here)(void))
 {
 	const char *dir = "/proc/sys/net/ipv4/conf";
 	struct dirent *de;
 	DIR *d = opendir(dir);
+	int fw = -2; /* not asked yet */
 
 	if (!d)
 		return;
@@ -341,10 +461,13 @@ static void sockdiag_localnet(struct sockdiag_result *res, const char *netns)
 		ln = realloc(res->r_localnet, (res->r_nlocalnet + 1) * sizeof(*ln));
 		if (!ln)
 			break;
+		if (fw == -2)
+			fw = fw_here ? fw_here() : -1;
 		res->r_localnet = ln;
 		ln = &ln[res->r_nlocalnet++];
 		snprintf(ln->ln_netns, sizeof(ln->ln_netns), "%s", netns);
 		snprintf(ln->ln_ifname, sizeof(ln->ln_ifname), "%.31s", de->d_name);
+		ln->ln_fw = fw;
 	}
 	closedir(d);
 }
@@ -388,10 +511,34 @@ static void sockdiag_proc_info(pid_t pid, char *comm, size_t commlen, pid_t *ppi
 }
 
 /* Fills l_pid/l_comm by finding which process holds each listening socket. */
+
+/* sockdiag_fd_fn: names the process holding a listening socket. */
+static void sockdiag_owner_fd(pid_t pid, pid_t tid, int fd, uint64_t ino, void *arg)
+{
+	struct sockdiag_result *res = arg;
+	struct sockdiag_listener key, *hit;
+
+	(void)tid, (void)fd;
+	key.l_inode = (uint32_t)ino;
+	hit = bsearch(&key, res->r_list, res->r_count, sizeof(key), sockdiag_inode_cmp);
+	/* several fds (or processes after fork) may share a socket: the first match
+	 * is enough to name a responsible process */
+	while (hit && hit > res->r_list && hit[-1].l_inode == key.l_inode)
+		hit--;
+	for (; hit && hit < res->r_list + res->r_count && hit->l_inode == key.l_inode; hit++) {
+		if (hit->l_pid)
+			continue;
+		hit->l_pid = pid;
+		sockdiag_proc_info(pid, hit->l_comm, sizeof(hit->l_comm), &hit->l_ppid);
+	}
+}
+
+/* Fills l_pid/l_comm by finding which process holds each listening socket, in
+ * every fd table of every process (a thread's private table included). */
 static void sockdiag_owners(struct sockdiag_result *res, bool *partial)
 {
-	struct dirent *de, *fe;
-	DIR *d, *fd;
+	struct dirent *de;
+	DIR *d;
 
 	if (res->r_count == 0)
 		return;
@@ -399,115 +546,103 @@ static void sockdiag_owners(struct sockdiag_result *res, bool *partial)
 	if (!(d = opendir("/proc")))
 		return;
 	while ((de = readdir(d))) {
-		char dir[64];
-		pid_t pid;
-
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		pid = (pid_t)atoi(de->d_name);
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-		if (!(fd = opendir(dir))) {
-			/* as root, EACCES means a dying or special process, not a blind spot */
-			if (errno == EACCES && geteuid() != 0)
-				*partial = true;
-			continue;
-		}
-		while ((fe = readdir(fd))) {
-			struct sockdiag_listener key, *hit;
-			char link[96], target[64];
-			unsigned long ino;
-			ssize_t n;
-
-			if (fe->d_name[0] == '.')
-				continue;
-			snprintf(link, sizeof(link), "%s/%.20s", dir, fe->d_name);
-			n = readlink(link, target, sizeof(target) - 1);
-			if (n <= 0)
-				continue;
-			target[n] = '\0';
-			if (sscanf(target, "socket:[%lu]", &ino) != 1)
-				continue;
-			key.l_inode = (uint32_t)ino;
-			hit = bsearch(&key, res->r_list, res->r_count, sizeof(key),
-				      sockdiag_inode_cmp);
-			/* several fds (or processes after fork) may share a socket: the
-			 * first match is enough to name a responsible process */
-			while (hit && hit > res->r_list && hit[-1].l_inode == key.l_inode)
-				hit--;
-			for (;
-			     hit && hit < res->r_list + res->r_count && hit->l_inode == key.l_inode;
-			     hit++) {
-				if (hit->l_pid)
-					continue;
-				hit->l_pid = pid;
-				sockdiag_proc_info(pid, hit->l_comm, sizeof(hit->l_comm),
-						   &hit->l_ppid);
-			}
-		}
-		closedir(fd);
+		/* as root, EACCES means a dying or special process, not a blind spot */
+		if (sockdiag_fd_tables((pid_t)atoi(de->d_name), sockdiag_owner_fd, res) < 0 &&
+		    errno == EACCES && geteuid() != 0)
+			*partial = true;
 	}
 	closedir(d);
 }
 
-int sockdiag_dump_all(struct sockdiag_result *res, char *err, size_t errlen)
+/* A namespace that was not inspected, and why. */
+static void sockdiag_ns_failed(struct sockdiag_result *res, struct sockdiag_netns *rn,
+			       const char *what, int e)
+{
+	rn->ns_ok = false;
+	snprintf(rn->ns_why, sizeof(rn->ns_why), "%s: %s%s", what, strerror(e),
+		 e == EPERM && geteuid() ? " (needs root)" : "");
+	res->r_netns_failed++;
+}
+
+int sockdiag_dump_all(struct sockdiag_result *res, int (*fw_here)(void), char *err, size_t errlen)
 {
 	struct sockdiag_ns *ns = calloc(SOCKDIAG_NS_MAX, sizeof(*ns));
 	struct sockdiag_vec v = { .v_res = res };
-	size_t n, i;
-	int self;
+	struct rlimit old, rl;
+	bool limit = false;
+	size_t n = 0, i;
+	int self = -1, rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	if (!ns) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	/* one fd per namespace is held from discovery to query */
+	if (getrlimit(RLIMIT_NOFILE, &old) == 0 && old.rlim_cur < old.rlim_max) {
+		rl = old;
+		rl.rlim_cur = rl.rlim_max;
+		limit = setrlimit(RLIMIT_NOFILE, &rl) == 0;
+	}
 	n = sockdiag_namespaces(ns, SOCKDIAG_NS_MAX, &res->r_partial, &res->r_truncated);
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0) {
 		snprintf(err, errlen, "cannot open /proc/self/ns/net: %s", strerror(errno));
-		free(ns);
-		return -1;
+		goto out;
+	}
+	if (!(res->r_ns = calloc(n ? n : 1, sizeof(*res->r_ns)))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
 	}
 	snprintf(res->r_self, sizeof(res->r_self), "%s", n ? ns[0].n_name : "self");
 	for (i = 0; i < n; i++) {
+		struct sockdiag_netns *rn = &res->r_ns[res->r_nns++];
+
+		snprintf(rn->ns_name, sizeof(rn->ns_name), "%s", ns[i].n_name);
 		/* ns[0] is the caller's own: queried without setns, which needs no privilege */
 		if (i > 0) {
-			int fd =
-			    ns[i].n_fd >= 0 ? ns[i].n_fd : open(ns[i].n_path, O_RDONLY | O_CLOEXEC);
-
-			if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-				res->r_netns_failed++;
-				if (fd >= 0 && fd != ns[i].n_fd)
-					close(fd);
+			if (ns[i].n_fd < 0 &&
+			    (ns[i].n_fd = open(ns[i].n_path, O_RDONLY | O_CLOEXEC)) < 0) {
+				sockdiag_ns_failed(res, rn, "open", errno);
 				continue;
 			}
-			if (fd != ns[i].n_fd)
-				close(fd);
+			if (setns(ns[i].n_fd, CLONE_NEWNET) < 0) {
+				sockdiag_ns_failed(res, rn, "setns", errno);
+				continue;
+			}
 		}
 		v.v_ns = &ns[i];
-		if (sockdiag_query(&v, AF_INET) < 0 || sockdiag_query(&v, AF_INET6) < 0)
-			res->r_netns_failed++;
-		else
+		/* a listener read before a failure still counts (a public one fails NET-1) */
+		if (sockdiag_query(&v, AF_INET) < 0 || sockdiag_query(&v, AF_INET6) < 0) {
+			sockdiag_ns_failed(res, rn, "NETLINK_SOCK_DIAG query", errno);
+		} else {
+			rn->ns_ok = true;
 			res->r_netns++;
-		sockdiag_localnet(res, ns[i].n_name);
+		}
+		sockdiag_localnet(res, ns[i].n_name, fw_here);
 		if (i > 0 && setns(self, CLONE_NEWNET) < 0) {
 			/* everything after this must run in the caller's namespace */
 			snprintf(err, errlen, "cannot return to the original network namespace: %s",
 				 strerror(errno));
-			close(self);
-			for (i = 0; i < n; i++)
-				if (ns[i].n_fd >= 0)
-					close(ns[i].n_fd);
-			free(ns);
-			sockdiag_free(res);
-			return -1;
+			goto out;
 		}
 	}
-	close(self);
+	rc = 0;
+out:
+	if (self >= 0)
+		close(self);
 	for (i = 0; i < n; i++)
 		if (ns[i].n_fd >= 0)
 			close(ns[i].n_fd);
 	free(ns);
+	if (limit)
+		setrlimit(RLIMIT_NOFILE, &old);
+	if (rc < 0) {
+		sockdiag_free(res);
+		return -1;
+	}
 	sockdiag_owners(res, &res->r_partial);
 	return 0;
 }
@@ -516,6 +651,7 @@ void sockdiag_free(struct sockdiag_result *res)
 {
 	free(res->r_list);
 	free(res->r_localnet);
+	free(res->r_ns);
 	memset(res, 0, sizeof(*res));
 }
 

@@ -106,6 +106,44 @@ static void tlsprobe_parse_head(const char *buf, struct tlsprobe_http *out)
 		}
 }
 
+/* SSL_set_msg_callback: notes the server's CertificateRequest and its alert. */
+static void tlsprobe_msg(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
+			 void *arg)
+{
+	struct tlsprobe_http *out = arg;
+	const unsigned char *b = buf;
+
+	(void)version, (void)ssl;
+	if (write_p || len < 1)
+		return;
+	if (type == SSL3_RT_HANDSHAKE && b[0] == SSL3_MT_CERTIFICATE_REQUEST)
+		out->h_certreq = true;
+	else if (type == SSL3_RT_ALERT && len >= 2 && out->h_alert < 0)
+		out->h_alert = b[1];
+}
+
+bool tlsprobe_cert_refused(const struct tlsprobe_http *h)
+{
+	/* 116 certificate_required (TLS 1.3), 40 handshake_failure (TLS 1.2),
+	 * 42 bad_certificate (an empty Certificate some servers answer so) */
+	return h->h_tcp && !h->h_status && h->h_certreq &&
+	       (h->h_alert == 116 || h->h_alert == 40 || h->h_alert == 42);
+}
+
+/* h_err for a failure after TCP: the server's alert when it sent one. */
+static void tlsprobe_fail(struct tlsprobe_http *out, const char *what, unsigned long e)
+{
+	if (out->h_alert >= 0)
+		snprintf(
+		    out->h_err, sizeof(out->h_err), "%s: the server sent alert %s (%d)%s", what,
+		    out->h_alert == 116 ? "certificate required" /* OpenSSL 3.0 has no name */
+					: SSL_alert_desc_string_long(out->h_alert),
+		    out->h_alert, out->h_certreq ? " after asking for a client certificate" : "");
+	else
+		snprintf(out->h_err, sizeof(out->h_err), "%s: %s", what,
+			 e ? ERR_reason_error_string(e) : "timeout or connection closed");
+}
+
 int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int timeout_ms,
 		  struct tlsprobe_http *out)
 {
@@ -117,6 +155,7 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 	int fd, rc = -1, n;
 
 	memset(out, 0, sizeof(*out));
+	out->h_alert = -1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (tlsprobe_tcp(sa, len, timeout_ms, &fd, out->h_err, sizeof(out->h_err)) !=
 	    TLSPROBE_OPEN) {
@@ -126,19 +165,19 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 	}
 	out->h_tcp = true;
 	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx || !(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1) {
+	/* on the context before SSL_new: an SSL copies the context's settings when made */
+	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) || !(ssl = SSL_new(ctx)) ||
+	    SSL_set_fd(ssl, fd) != 1) {
 		snprintf(out->h_err, sizeof(out->h_err), "OpenSSL: out of memory");
 		goto out;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_set_msg_callback(ssl, tlsprobe_msg);
+	SSL_set_msg_callback_arg(ssl, out);
 	if (sni && *sni)
 		SSL_set_tlsext_host_name(ssl, sni);
 	while ((n = SSL_connect(ssl)) != 1)
 		if (tlsprobe_wait(fd, ssl, n, &t0, timeout_ms) < 0) {
-			unsigned long e = ERR_get_error();
-
-			snprintf(out->h_err, sizeof(out->h_err), "TLS handshake failed: %s",
-				 e ? ERR_reason_error_string(e) : "timeout or connection closed");
+			tlsprobe_fail(out, "TLS handshake failed", ERR_get_error());
 			goto out;
 		}
 	out->h_tls = true;
@@ -173,8 +212,12 @@ int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int
 		goto out;
 	}
 io_failed:
-	snprintf(out->h_err, sizeof(out->h_err), "no HTTP answer after the handshake");
+	if (out->h_alert >= 0)
+		tlsprobe_fail(out, "no HTTP answer after the handshake", 0);
+	else
+		snprintf(out->h_err, sizeof(out->h_err), "no HTTP answer after the handshake");
 out:
+	ERR_clear_error();
 	if (ssl)
 		SSL_free(ssl);
 	SSL_CTX_free(ctx);

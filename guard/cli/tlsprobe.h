@@ -27,6 +27,8 @@ struct tlsprobe_http {
 	int h_status;	  /* HTTP status of the unauthenticated request, or 0 */
 	bool h_challenge; /* WWW-Authenticate: Basic present */
 	bool h_bearer;	  /* WWW-Authenticate: Bearer present */
+	bool h_certreq;	  /* the server sent a CertificateRequest */
+	int h_alert;	  /* the description of the alert the server sent, or -1 */
 	char h_err[160];
 };
 
@@ -35,6 +37,15 @@ struct tlsprobe_http {
  * status line was read, -1 otherwise (h_err says why). */
 int tlsprobe_http(const struct sockaddr *sa, socklen_t len, const char *sni, int timeout_ms,
 		  struct tlsprobe_http *out);
+/*
+ * After tlsprobe_http failed: whether the server refused this client for having no
+ * certificate, which client_cert = require must do. Only with evidence that it spoke
+ * TLS and wanted one: it sent a CertificateRequest, then the alert OpenSSL sends a
+ * client without a certificate (certificate_required, handshake_failure or
+ * bad_certificate). Any other failure, a server that does not speak TLS included,
+ * is not a refusal.
+ */
+bool tlsprobe_cert_refused(const struct tlsprobe_http *h);
 
 struct tlsprobe_files {
 	bool f_cert_read;

@@ -66,7 +66,9 @@ expect_flip() {
 run_check --junit "$TFG_TMP/junit.xml"
 say "$OUT"
 [ "$RC" -eq 0 ] || fail "a correct host must be compliant (exit $RC)"
-jq -e '.compliant == true and (.controls | length) >= 10' <<<"$JSON" >/dev/null || fail "json"
+# the 17 controls of the README's table, each once
+jq -e '.compliant == true and (.controls | length) == 17 and ([.controls[].id] | unique | length) == 17' \
+	<<<"$JSON" >/dev/null || fail "json: $(jq -c '[.compliant, [.controls[].id]]' <<<"$JSON")"
 grep -q '<testsuite name="tfguard check"' "$TFG_TMP/junit.xml" || fail "no JUnit XML"
 "$PY" -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$TFG_TMP/junit.xml" ||
 	fail "the JUnit file is not well-formed XML"
@@ -89,8 +91,10 @@ tfguard_ns "$SRV" -c "$conf" apply >/dev/null
 say "fault: table removed"
 in_ns "$SRV" nft delete table inet tfguard
 run_check
-[ "$(status_of FW-1)" = fail ] || fail "FW-1 must fail without the table"
-[ "$RC" -eq 3 ] || fail "exit $RC"
+# without the table its digest, its rules and the DNAT coverage are gone too
+expect_flip FW-1 FW-2=fail FW-3=fail FW-4=fail
+evidence_of FW-1 | grep -qx 'no table inet tfguard in this network namespace' ||
+	fail "FW-1 evidence: $(evidence_of FW-1)"
 tfguard_ns "$SRV" -c "$conf" apply >/dev/null
 
 say "fault: a public listener in a second namespace"
@@ -128,6 +132,9 @@ ip netns del "$GHOST"  # only the socket keeps the namespace alive now
 OUT=$(tfguard_ns "$SRV" -c "$conf" check --json)
 jq -e '.controls[] | select(.id == "NET-1") | .status == "fail"' <<<"$OUT" >/dev/null ||
 	fail "NET-1 must find a listener in a namespace held only by its socket: $(jq -c '.controls[] | select(.id == "NET-1")' <<<"$OUT")"
+jq -r '.controls[] | select(.id == "NET-1") | .evidence[]' <<<"$OUT" |
+	grep -Eq "^netns net:\[[0-9]+\]: 0.0.0.0:8501 listens, pid $GHOST_PID \(python3\)" ||
+	fail "NET-1 evidence must name the unnamed namespace (net:[INODE]) and the holder: $(jq -c '.controls[] | select(.id == "NET-1")' <<<"$OUT")"
 say "ok: $(jq -r '.controls[] | select(.id == "NET-1") | .evidence[0]' <<<"$OUT")"
 kill "$GHOST_PID"; wait "$GHOST_PID" 2>/dev/null
 
@@ -152,11 +159,30 @@ in_ns "$SRV" sysctl -qw net.ipv4.conf.all.route_localnet=1
 run_check
 [ "$(status_of NET-2)" = warn ] || fail "NET-2 must warn when the firewall covers it"
 [ "$RC" -eq 0 ] || fail "a warning must not make the host non-compliant"
+evidence_of NET-2 | grep -qx "netns $SRV: net.ipv4.conf.all.route_localnet = 1 (covered: the tfguard firewall here drops it)" ||
+	fail "NET-2 evidence (covered): $(evidence_of NET-2)"
 in_ns "$SRV" nft delete table inet tfguard
 run_check
 [ "$(status_of NET-2)" = fail ] || fail "NET-2 must fail without the firewall"
+evidence_of NET-2 | grep -qx "netns $SRV: net.ipv4.conf.all.route_localnet = 1 (and no tfguard firewall here)" ||
+	fail "NET-2 evidence (no firewall): $(evidence_of NET-2)"
 in_ns "$SRV" sysctl -qw net.ipv4.conf.all.route_localnet=0
 tfguard_ns "$SRV" -c "$conf" apply >/dev/null
+
+say "fault: route_localnet=1 in the second namespace, which has no tfguard firewall: fail"
+in_ns "$OTHER" sysctl -qw net.ipv4.conf.all.route_localnet=1
+run_check
+expect_flip NET-2
+evidence_of NET-2 | grep -qx "netns $OTHER: net.ipv4.conf.all.route_localnet = 1 (and no tfguard table there)" ||
+	fail "NET-2 evidence (other namespace, no table): $(evidence_of NET-2)"
+tfguard_ns "$OTHER" -c "$conf" apply >/dev/null || fail "apply in $OTHER"
+run_check
+[ "$(status_of NET-2)" = warn ] || fail "NET-2 must only warn once that namespace has the firewall ($(status_of NET-2))"
+[ "$RC" -eq 0 ] || fail "a warning must not make the host non-compliant ($RC)"
+evidence_of NET-2 | grep -qx "netns $OTHER: net.ipv4.conf.all.route_localnet = 1 (a tfguard table is there)" ||
+	fail "NET-2 evidence (other namespace, table): $(evidence_of NET-2)"
+in_ns "$OTHER" sysctl -qw net.ipv4.conf.all.route_localnet=0
+in_ns "$OTHER" nft delete table inet tfguard
 
 say "fault: world-readable htpasswd"
 chmod 0644 "$htp"

@@ -68,6 +68,7 @@ check "... and says the CA has 9-10 days left" grep -Eq "shortca.pem: /CN=shortc
 check "AUTH-4/AUTH-5 pass when auth has no token" bash -c "[ '$(status_of AUTH-4)' = pass ] && [ '$(status_of AUTH-5)' = pass ]"
 check "AUTH-1 passes when auth has no basic (no htpasswd read)" grep -q "auth does not include basic" <<<"$(evidence_of AUTH-1)"
 check "PROXY-1: a client without a certificate is refused (client_cert = require)" bash -c "[ '$(status_of PROXY-1)' = pass ] && grep -q 'client_cert = require' <<<'$(evidence_of PROXY-1)'"
+check "... by a TLS alert after a CertificateRequest ($(evidence_of PROXY-1 | head -1))" grep -q "alert certificate required (116) after asking for a client certificate" <<<"$(evidence_of PROXY-1)"
 out=$("$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1)
 check "probe: refused in TLS counts as a pass under require ($(grep proxy <<<"$out"))" grep -q "PASS  127.0.0.1:$PX_PORT (proxy): no client certificate -> refused in TLS" <<<"$out"
 kill -TERM "$PX_PID"
@@ -76,6 +77,18 @@ run_check
 check "PROXY-1 fails under client_cert = require when nothing listens" [ "$(status_of PROXY-1)" = fail ]
 "$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1 >/dev/null
 check "probe: a dead proxy port is not compliant under require either" [ $? = 3 ]
+# a plain-HTTP server where the proxy should be: its connection fails TLS too, but it
+# never asked for a certificate, so it is no refusal (review 5: it passed)
+bg "$PY" -m http.server --bind 127.0.0.1 "$PX_PORT"
+HTTPD=$BG_PID
+poll 5000 listening_local "$PX_PORT" || fail "http.server did not start"
+run_check
+check "PROXY-1 fails when a non-TLS server answers on the proxy port ($(status_of PROXY-1): $(evidence_of PROXY-1 | head -1))" [ "$(status_of PROXY-1)" = fail ]
+out=$("$CLI" -c "$PX_CONF" probe --proxy-port "$PX_PORT" 127.0.0.1:1); rc=$?
+check "probe: FAIL and exit 3 against a non-TLS server under require ($(grep proxy <<<"$out"), exit $rc)" bash -c "[ $rc = 3 ] && grep -q 'FAIL  127.0.0.1:$PX_PORT (proxy)' <<<\"\$1\"" _ "$out"
+kill "$HTTPD"
+wait "$HTTPD" 2>/dev/null
+poll 5000 bash -c "! ss -Hltn 'sport = :$PX_PORT' | grep -q ." || fail "http.server still listening"
 px_start
 pki_crl shortca
 run_check
