@@ -98,7 +98,9 @@ int limit_bucket_take(struct limit_bucket *b, const struct conf_rate *r, uint64_
 	if (retry_s != NULL) {
 		need = LIMIT_MTOK - have; /* ≤ 1000: need · pd < 6·10^10 */
 		wait_ns = (need * pd + rate - 1) / rate;
-		since = now_ns - b->lb_last_ns; /* credited already in part: less than 1 mtok */
+		/* credited already in part (less than 1 mtok); none for a reading older
+		 * than lb_last_ns (another worker's later one took the lock first) */
+		since = now_ns > b->lb_last_ns ? now_ns - b->lb_last_ns : 0;
 		wait_ns = wait_ns > since ? wait_ns - since : 0;
 		s = (wait_ns + 999999999u) / 1000000000u;
 		*retry_s = s == 0 ? 1 : s > 0xffffffffu ? 0xffffffffu : (unsigned)s;
