@@ -448,8 +448,9 @@ enum limit_kind limit_check_model(struct limit *l, const struct conf_limits *cl,
 
 /* ---- in flight ---------------------------------------------------------------------------- */
 
-enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits *cl,
-				       const char *user, size_t ulen)
+/* A slot for user, or a place in its queue when fewer than queue wait; else refused. */
+static enum limit_slot limit_inflight_admit(struct limit *l, const struct conf_limits *cl,
+					    const char *user, size_t ulen, unsigned queue)
 {
 	struct limit_shard *sh;
 	struct limit_ent *s;
@@ -464,7 +465,7 @@ enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits
 		s->ls_inflight++;
 		sh->sh_allowed[LIMIT_INFLIGHT]++;
 		res = LIMIT_SLOT_HELD;
-	} else if (s->ls_queued < cl->l_queue) {
+	} else if (s->ls_queued < queue) {
 		s->ls_queued++;
 		res = LIMIT_SLOT_QUEUED;
 	} else {
@@ -473,6 +474,18 @@ enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits
 	}
 	pthread_mutex_unlock(&sh->sh_lock);
 	return res;
+}
+
+enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits *cl,
+				       const char *user, size_t ulen)
+{
+	return limit_inflight_admit(l, cl, user, ulen, cl->l_queue);
+}
+
+enum limit_slot limit_inflight_try(struct limit *l, const struct conf_limits *cl, const char *user,
+				   size_t ulen)
+{
+	return limit_inflight_admit(l, cl, user, ulen, 0);
 }
 
 enum limit_slot limit_inflight_retry(struct limit *l, const struct conf_limits *cl,

@@ -253,6 +253,7 @@ static void test_inflight(void)
 	struct limit *l;
 	char err[128];
 	unsigned in, q;
+	uint64_t n;
 
 	subtest("in flight and the queue");
 	memset(&cl, 0, sizeof(cl));
@@ -260,6 +261,7 @@ static void test_inflight(void)
 	if (l == NULL)
 		return;
 	is_int(limit_inflight_acquire(l, &cl, "a", 1), LIMIT_SLOT_FREE, "no limit: nothing held");
+	is_int(limit_inflight_try(l, &cl, "a", 1), LIMIT_SLOT_FREE, "no limit: try holds nothing");
 	cl.l_inflight = 2;
 	is_int(limit_inflight_acquire(l, &cl, "a", 1), LIMIT_SLOT_HELD, "1st held");
 	is_int(limit_inflight_acquire(l, &cl, "a", 1), LIMIT_SLOT_HELD, "2nd held");
@@ -277,6 +279,12 @@ static void test_inflight(void)
 	limit_inflight_get(l, "a", 1, &in, &q);
 	ok(in == 2 && q == 0, "2 in flight, none queued");
 	is_int(limit_inflight_acquire(l, &cl, "a", 1), LIMIT_SLOT_QUEUED, "queued again");
+	n = limit_count(l, LIMIT_INFLIGHT, true);
+	is_int(limit_inflight_try(l, &cl, "a", 1), LIMIT_SLOT_REFUSED,
+	       "a caller that cannot wait (gRPC) is refused, the queue set or not");
+	is_int(limit_count(l, LIMIT_INFLIGHT, true), n + 1, "... and counted as limited");
+	limit_inflight_get(l, "a", 1, &in, &q);
+	ok(in == 2 && q == 1, "... without taking a place in the queue");
 	limit_inflight_dequeue(l, "a", 1, true);
 	limit_inflight_get(l, "a", 1, &in, &q);
 	ok(in == 2 && q == 0, "dequeued");
