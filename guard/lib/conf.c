@@ -649,15 +649,42 @@ static int conf_line(struct conf_parser *cp, char *line)
 	return conf_keyval(cp, key, val);
 }
 
-/* The line where a [proxy] key was set, or 0 (then the message says so). */
-static unsigned conf_key_line(const struct conf_parser *cp, const char *name)
+/* The line where key name of section sec was set, or 0. */
+static unsigned conf_key_line_in(const struct conf_parser *cp, enum conf_section sec,
+				 const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < cp->cp_nseen; i++)
-		if (conf_keys[cp->cp_seen[i].s_key].k_section == S_PROXY &&
+		if (conf_keys[cp->cp_seen[i].s_key].k_section == sec &&
 		    strcmp(conf_keys[cp->cp_seen[i].s_key].k_name, name) == 0)
 			return cp->cp_seen[i].s_line;
+	return 0;
+}
+
+/* The line where a [proxy] key was set, or 0 (then the message says so). */
+static unsigned conf_key_line(const struct conf_parser *cp, const char *name)
+{
+	return conf_key_line_in(cp, S_PROXY, name);
+}
+
+/* [limits] queue settings without what they refine would silently do nothing. */
+static int conf_finish_limits(struct conf_parser *cp)
+{
+	const struct conf_limits *l = &cp->cp_conf->c_limits;
+	unsigned line;
+
+	if (l->l_queue > 0 && l->l_inflight == 0) {
+		cp->cp_line = conf_key_line_in(cp, S_LIMITS, "queue");
+		return conf_fail(cp, "queue needs inflight (it holds requests over the "
+				     "in-flight limit; without inflight there is none)");
+	}
+	line = conf_key_line_in(cp, S_LIMITS, "queue_timeout");
+	if (line != 0 && l->l_queue == 0) {
+		cp->cp_line = line;
+		return conf_fail(cp, "queue_timeout needs queue (it bounds the wait in the "
+				     "queue; without queue nothing waits)");
+	}
 	return 0;
 }
 
@@ -720,7 +747,7 @@ int conf_load_buf(struct conf *c, const char *name, const char *buf, size_t len,
 			goto fail;
 		off += n + (nl ? 1 : 0);
 	}
-	if (conf_finish(&cp) < 0)
+	if (conf_finish(&cp) < 0 || conf_finish_limits(&cp) < 0)
 		goto fail;
 	return 0;
 fail:

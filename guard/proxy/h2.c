@@ -182,6 +182,8 @@ struct h2stream {
 	bool s_model_known;
 	bool s_lim_held;
 	enum limit_kind s_limit;
+	/* refused by the login throttle: "auth_fail" or "auth_inflight" (access log) */
+	const char *s_auth_limit;
 	struct h2buf s_req;  /* client DATA not yet given to the backend session */
 	size_t s_req_owed;   /* of it, bytes not yet acknowledged to the client */
 	size_t s_req_cacked; /* of those, bytes acknowledged on the connection window only */
@@ -347,7 +349,7 @@ static void h2_log_stream(struct h2stream *s)
 		.ar_status = status,
 		.ar_bytes_in = s->s_bytes_in,
 		.ar_bytes_out = s->s_bytes_out,
-		.ar_limit = limit_name(s->s_limit),
+		.ar_limit = s->s_auth_limit ? s->s_auth_limit : limit_name(s->s_limit),
 	};
 	accesslog_write_buf(&w->w_alog, &r);
 	metrics_request(&w->w_m, model, mlen, status, dur);
@@ -709,6 +711,7 @@ static void h2_authenticate(struct h2stream *s, const char *authz, size_t n,
 	wait = auth_throttle_check(a, akey, akeylen, auth_now_ms());
 	if (wait > 0) {
 		metrics_add(&w->w_m.m_auth_throttled, 1);
+		s->s_auth_limit = "auth_fail";
 		log_warn("auth: throttled %s for %u s (too many failed logins)", hc->hc_peer_ip,
 			 wait);
 		h2_answer(s, GRPC_RESOURCE_EXHAUSTED, "Too many failed logins from this address");
@@ -783,6 +786,7 @@ static void h2_authenticate(struct h2stream *s, const char *authz, size_t n,
 	case AUTH_SUBMIT_BUSY:
 		/* the same admission as REST: guesses in flight count against the limit */
 		metrics_add(s->s_job->aj_busy ? &w->w_m.m_auth_busy : &w->w_m.m_auth_throttled, 1);
+		s->s_auth_limit = s->s_job->aj_busy ? "auth_inflight" : "auth_fail";
 		h2_answer(s, GRPC_RESOURCE_EXHAUSTED,
 			  s->s_job->aj_busy ? "Too many logins from this address being verified"
 					    : "Too many failed logins from this address");
@@ -1137,14 +1141,12 @@ static void h2_stream_forward(struct h2stream *s)
 	const struct conf_limits *cl = &worker_snap(w)->s_conf.c_limits;
 	struct h2pool *p = h2_pool(w);
 
-	switch (limit_inflight_acquire(l, cl, s->s_user, s->s_user_len)) {
+	/* gRPC calls do not wait in the queue: refused at once (and counted) */
+	switch (limit_inflight_try(l, cl, s->s_user, s->s_user_len)) {
 	case LIMIT_SLOT_HELD:
 		s->s_lim_held = true;
 		break;
-	case LIMIT_SLOT_QUEUED: /* gRPC calls do not wait in the queue: refuse at once */
-		limit_inflight_dequeue(l, s->s_user, s->s_user_len, false);
-		h2_limited(s, LIMIT_INFLIGHT);
-		return;
+	case LIMIT_SLOT_QUEUED: /* never from limit_inflight_try() */
 	case LIMIT_SLOT_REFUSED:
 		h2_limited(s, LIMIT_INFLIGHT);
 		return;

@@ -98,7 +98,9 @@ int limit_bucket_take(struct limit_bucket *b, const struct conf_rate *r, uint64_
 	if (retry_s != NULL) {
 		need = LIMIT_MTOK - have; /* ≤ 1000: need · pd < 6·10^10 */
 		wait_ns = (need * pd + rate - 1) / rate;
-		since = now_ns - b->lb_last_ns; /* credited already in part: less than 1 mtok */
+		/* credited already in part (less than 1 mtok); none for a reading older
+		 * than lb_last_ns (another worker's later one took the lock first) */
+		since = now_ns > b->lb_last_ns ? now_ns - b->lb_last_ns : 0;
 		wait_ns = wait_ns > since ? wait_ns - since : 0;
 		s = (wait_ns + 999999999u) / 1000000000u;
 		*retry_s = s == 0 ? 1 : s > 0xffffffffu ? 0xffffffffu : (unsigned)s;
@@ -446,8 +448,9 @@ enum limit_kind limit_check_model(struct limit *l, const struct conf_limits *cl,
 
 /* ---- in flight ---------------------------------------------------------------------------- */
 
-enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits *cl,
-				       const char *user, size_t ulen)
+/* A slot for user, or a place in its queue when fewer than queue wait; else refused. */
+static enum limit_slot limit_inflight_admit(struct limit *l, const struct conf_limits *cl,
+					    const char *user, size_t ulen, unsigned queue)
 {
 	struct limit_shard *sh;
 	struct limit_ent *s;
@@ -462,7 +465,7 @@ enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits
 		s->ls_inflight++;
 		sh->sh_allowed[LIMIT_INFLIGHT]++;
 		res = LIMIT_SLOT_HELD;
-	} else if (s->ls_queued < cl->l_queue) {
+	} else if (s->ls_queued < queue) {
 		s->ls_queued++;
 		res = LIMIT_SLOT_QUEUED;
 	} else {
@@ -471,6 +474,18 @@ enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits
 	}
 	pthread_mutex_unlock(&sh->sh_lock);
 	return res;
+}
+
+enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits *cl,
+				       const char *user, size_t ulen)
+{
+	return limit_inflight_admit(l, cl, user, ulen, cl->l_queue);
+}
+
+enum limit_slot limit_inflight_try(struct limit *l, const struct conf_limits *cl, const char *user,
+				   size_t ulen)
+{
+	return limit_inflight_admit(l, cl, user, ulen, 0);
 }
 
 enum limit_slot limit_inflight_retry(struct limit *l, const struct conf_limits *cl,

@@ -30,8 +30,8 @@
  * cross-thread wake-up, no pointer to a connection of another worker. New arrivals do
  * not overtake waiters (they queue while the queue is not empty).
  *
- * Thread-safety: every function may be called from any thread at once. Usable from
- * any protocol path (REST today, gRPC later): it knows nothing of HTTP.
+ * Thread-safety: every function may be called from any thread at once. Used by the
+ * REST and the gRPC path: it knows nothing of HTTP.
  */
 #ifndef TFG_LIMIT_H
 #define TFG_LIMIT_H
@@ -132,6 +132,13 @@ enum limit_slot {
 
 enum limit_slot limit_inflight_acquire(struct limit *l, const struct conf_limits *cl,
 				       const char *user, size_t ulen);
+/*
+ * For a caller that cannot wait (a gRPC call): like limit_inflight_acquire() with no
+ * queue: LIMIT_SLOT_FREE, LIMIT_SLOT_HELD or LIMIT_SLOT_REFUSED (counted as limited,
+ * limit="inflight"), never LIMIT_SLOT_QUEUED; it does not overtake waiters either.
+ */
+enum limit_slot limit_inflight_try(struct limit *l, const struct conf_limits *cl, const char *user,
+				   size_t ulen);
 /* A queued request: LIMIT_SLOT_HELD (it left the queue) or LIMIT_SLOT_QUEUED. */
 enum limit_slot limit_inflight_retry(struct limit *l, const struct conf_limits *cl,
 				     const char *user, size_t ulen);

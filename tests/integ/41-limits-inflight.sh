@@ -21,6 +21,7 @@ nslow() { grep -c '/v1/models/slow' "$REC"; }
 # conc N PATH: N requests at once from alice; result in $TFG_TMP/c.json
 conc() { "${LOAD[@]}" --user alice:alice-pw --concurrent "$1" --path "$2" >"$TFG_TMP/c.json" || fail "load generator failed"; say "$(j "$TFG_TMP/c.json" 'r["results"]')"; }
 codes() { j "$TFG_TMP/c.json" '" ".join(str(x["status"]) for x in sorted(r["results"], key=lambda x: x["status"]))'; }
+limited() { curl -s "http://127.0.0.1:$PX_ADMIN/metrics" | sed -n "s/^tfguard_proxy_limited_total{limit=\"$1\"} //p"; }
 
 check "warm-up (credential cache)" expect_code 200 -u alice:alice-pw "$(PURL /v1/models/fraud)"
 before=$(nslow)
@@ -58,8 +59,11 @@ px_conf '[limits]' 'inflight = 2' 'queue = 1' 'queue_timeout = 4s'
 kill -HUP "$PX_PID"
 poll 5000 bash -c "[ \$(grep -c reloaded '$PX_LOG') -gt $r0 ]" || fail "no reload"
 before=$(nslow)
+lim0=$(limited inflight)
 conc 4 /v1/models/slow
 check "queue = 1: 200 200 200 429 ($(codes))" [ "$(codes)" = "200 200 200 429" ]
+check "metrics: the refusal with the queue full counted, limited{inflight} +1 ($lim0 → $(limited inflight))" \
+	[ $(($(limited inflight) - lim0)) = 1 ]
 check "the queued one waited for a slot (≥ 2.9 s)" j "$TFG_TMP/c.json" \
 	'exit(0 if max(x["secs"] for x in r["results"]) >= 2.9 else 1)'
 check "3 reached the backend, one after the other freed a slot" [ $(($(nslow) - before)) = 3 ]

@@ -2,10 +2,11 @@
 # [limits] client and model, and reload: the client limit is checked before
 # authentication, so 401s cost a token (it bounds password guessing next to
 # auth_fail_limit); another address is unaffected; SIGHUP with a new rate does not
-# refill an existing bucket; model.NAME is one bucket shared by every user.
+# refill an existing bucket; model.NAME is one bucket shared by every user. tfguard check
+# LIM-1 passes with [limits] and warns, with its evidence, without.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/helpers/proxy_env.sh"
-need_cmd ss
+need_cmd ss jq
 px_init
 px_stub
 htpasswd -bB -C 4 "$PX_HT" alice alice-pw 2>/dev/null
@@ -47,4 +48,19 @@ check "another model is not limited" fromc 127.0.0.4 200 bob:bob-pw /v1/models/c
 m=$(curl -s "http://127.0.0.1:$PX_ADMIN/metrics")
 check "metrics: limited{client} = 2" grep -qx 'tfguard_proxy_limited_total{limit="client"} 2' <<<"$m"
 check "metrics: limited{model} = 2" grep -qx 'tfguard_proxy_limited_total{limit="model"} 2' <<<"$m"
+
+# tfguard check, LIM-1 (in a namespace of its own: nothing of the host is inspected)
+netns_new CK
+lim1() { tfguard_ns "$CK" -c "$1" check --netns "$CK" --json | jq -c '.controls[] | select(.id == "LIM-1")'; }
+# is JQ-FILTER: true for $out
+is() { jq -e "$1" >/dev/null <<<"$out"; }
+out=$(lim1 "$PX_CONF")
+say "with [limits]: $out"
+check "LIM-1 passes with [limits]" is '.status == "pass"'
+check "... its evidence names them" is 'any(.evidence[]; . == "per client address: 6 requests per minute")'
+px_conf
+out=$(lim1 "$PX_CONF")
+say "without [limits]: $out"
+check "LIM-1 warns without [limits]" is '.status == "warn"'
+check "... with its evidence" is 'any(.evidence[]; . == "no [limits]: one client can take the whole model server")'
 pass

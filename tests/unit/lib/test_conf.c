@@ -78,6 +78,8 @@ static void test_full(void)
 				   "default = 100r/s burst=200\n"
 				   "client = 600r/m\n"
 				   "inflight = 16\n"
+				   "queue = 8\n"
+				   "queue_timeout = 2s\n"
 				   "user.alice = 10r/s burst=20\n"
 				   "model.fraud = 200r/s\n"
 				   "[acl]\n"
@@ -115,6 +117,8 @@ static void test_full(void)
 	is_int(c.c_limits.l_default.r_period_s, 1, "per second");
 	is_int(c.c_limits.l_client.r_period_s, 60, "per minute");
 	is_int(c.c_limits.l_inflight, 16, "inflight");
+	is_int(c.c_limits.l_queue, 8, "queue (with inflight)");
+	is_int(c.c_limits.l_queue_timeout_ms, 2000, "queue_timeout (with queue)");
 	is_int(c.c_limits.l_nusers, 1, "one user limit");
 	is_str(c.c_limits.l_users[0].nr_name, "alice", "user limit name");
 	is_int(c.c_limits.l_nmodels, 1, "one model limit");
@@ -264,6 +268,22 @@ static void test_errors(void)
 	bad("[limits]\nqueue_timeout = soon\n",
 	    "t.conf:2: queue_timeout: 'soon' is not a duration like 10s or 500ms",
 	    "queue_timeout not a duration");
+	bad("[limits]\ndefault = 5r/s\nqueue = 5\nqueue_timeout = 2s\n",
+	    "t.conf:3: queue needs inflight (it holds requests over the in-flight limit; "
+	    "without inflight there is none)",
+	    "queue without inflight");
+	bad("[limits]\ninflight = 0\nqueue = 1\n",
+	    "t.conf:3: queue needs inflight (it holds requests over the in-flight limit; "
+	    "without inflight there is none)",
+	    "queue with inflight = 0");
+	bad("[limits]\ninflight = 4\n\nqueue_timeout = 2s\n",
+	    "t.conf:4: queue_timeout needs queue (it bounds the wait in the queue; without "
+	    "queue nothing waits)",
+	    "queue_timeout without queue");
+	bad("[limits]\ninflight = 4\nqueue = 0\nqueue_timeout = 2s\n",
+	    "t.conf:4: queue_timeout needs queue (it bounds the wait in the queue; without "
+	    "queue nothing waits)",
+	    "queue_timeout with queue = 0");
 	bad("[acl]\nalice = a\nalice = b\n",
 	    "t.conf:3: duplicate user 'alice' (first set at line 2)", "duplicate ACL user");
 	bad("[acl]\nalice = a, *\n", "t.conf:2: alice: '*' must stand alone", "* mixed with names");
