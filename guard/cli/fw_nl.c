@@ -30,7 +30,7 @@
 #define FW_ACK_TIMEOUT_MS 5000
 /* A read is retried when the ruleset changed under it: the generation id moved,
  * or the kernel flagged a dump as interrupted (NLM_F_DUMP_INTR, EINTR). */
-#define FW_READ_TRIES 10
+#define FW_READ_TRIES 50
 /* MNL_SOCKET_BUFFER_SIZE is a function call (page size); 32 KiB holds any reply here. */
 #define FW_NL_BUF      32768
 #define FW_CHAINS_SEEN (FW_CHAINS + 2)
@@ -353,8 +353,18 @@ static int fw_set_cb(const struct nlmsghdr *nlh, void *data)
 		{ NFTNL_SET_DESC_SIZE, "a size" },
 		{ NFTNL_SET_POLICY, "a policy" },
 	};
+	static const struct {
+		uint32_t flag;
+		const char *name;
+	} flag_names[] = {
+		{ NFT_SET_ANONYMOUS, "anonymous" }, { NFT_SET_CONSTANT, "constant" },
+		{ NFT_SET_INTERVAL, "interval" },   { NFT_SET_MAP, "map" },
+		{ NFT_SET_TIMEOUT, "timeout" },	    { NFT_SET_EVAL, "dynamic" },
+		{ NFT_SET_OBJECT, "object" },
+	};
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct fw_reader *rd = data;
+	uint32_t flags;
 	size_t i;
 
 	if (!s)
@@ -364,8 +374,17 @@ static int fw_set_cb(const struct nlmsghdr *nlh, void *data)
 		nftnl_set_free(s);
 		return MNL_CB_OK;
 	}
-	if (nftnl_set_get_u32(s, NFTNL_SET_FLAGS) != 0)
-		fw_set_diff(rd, "has flags 0x%x", nftnl_set_get_u32(s, NFTNL_SET_FLAGS));
+	flags = nftnl_set_get_u32(s, NFTNL_SET_FLAGS);
+	if (flags) {
+		char names[96] = "";
+		size_t off = 0;
+
+		for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+			if ((flags & flag_names[i].flag) && off < sizeof(names))
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+							off ? " " : "", flag_names[i].name);
+		fw_set_diff(rd, "has flags 0x%x (%s)", flags, off ? names : "unknown");
+	}
 	if (nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) != FW_KEY_INET_SERVICE ||
 	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) != sizeof(uint16_t))
 		fw_set_diff(rd, "has key type %u of %u bytes, not inet_service",
