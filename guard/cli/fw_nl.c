@@ -38,7 +38,7 @@
 /* What to do when netfilter netlink itself is missing (socket or subsystem). */
 #define FW_NO_NFTABLES                                                                             \
 	"the kernel has no nf_tables: modprobe nf_tables, or use a kernel built with "             \
-	"CONFIG_NF_TABLES (under systemd, RestrictAddressFamilies must allow AF_NETLINK)"
+	"CONFIG_NF_TABLES; under systemd, RestrictAddressFamilies must allow AF_NETLINK"
 
 static struct mnl_socket *fw_nl_open(char *err, size_t errlen)
 {
