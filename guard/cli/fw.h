@@ -15,7 +15,9 @@
  *       [fib daddr type local tcp dport @ports limit ... log prefix "tfguard-drop: "]
  *       fib daddr type local tcp dport @ports counter drop
  *   chain input          filter hook input priority mangle: after NAT, so a
- *                        redirect (9502 -> 8501) onto the host itself is seen
+ *                        redirect (9502 -> 8501) onto the host itself is seen.
+ *                        Not IPVS: it rewrites the destination in the input
+ *                        hook at priority 99, after this chain (README)
  *       iif "lo" accept
  *       [tcp dport @ports limit ... log ...]
  *       tcp dport @ports counter drop
@@ -158,8 +160,11 @@ struct fw_state {
 
 /*
  * Reads table inet tfguard back over netlink, consistently (the ruleset
- * generation id is read before and after, and the read is retried if it
- * changed). With p, compares chains, set and rules structurally to the policy.
+ * generation id is read before and after, and the read is retried, on a fresh
+ * socket and a bounded number of times, if it changed or the kernel flagged a
+ * dump as interrupted). With p, compares chains, the set (its flags, key,
+ * timeouts, size, policy, expressions, and each element's) and rules
+ * structurally to the policy.
  * Returns 0 (table present or not: see fs_present), or -1 with a reason.
  */
 int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t errlen);
