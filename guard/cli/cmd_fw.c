@@ -1,13 +1,11 @@
 /* The firewall commands: apply, remove, status, print. */
 #include <err.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "fw.h"
@@ -15,7 +13,6 @@
 #include "str.h"
 
 #define CMD_ERR_MAX	512
-#define CMD_CONF_MAX	(1u << 20) /* conf.c refuses larger files too */
 #define CMD_APPLY_USAGE "apply [--fallback]"
 
 /*
@@ -68,6 +65,28 @@ static unsigned cmd_fault_at(void)
 	return (unsigned)v;
 }
 
+/* Builds and sends one batch. Returns 0, or -1 with the reason in err and the
+ * kernel's errno in errno (EEXIST: FW_OP_CREATE found the table). */
+static int cmd_fw_send(const struct fw_policy *p, enum fw_op op, char *err, size_t errlen)
+{
+	struct fw_batch *b;
+	int rc, saved;
+	size_t n;
+
+	b = fw_batch_build(p, op, op == FW_OP_REMOVE ? 0 : cmd_fault_at(), err, errlen);
+	if (!b) {
+		n = strlen(err);
+		snprintf(err + n, errlen - n, " (nothing was changed)");
+		errno = 0;
+		return -1;
+	}
+	rc = fw_batch_send(b, err, errlen);
+	saved = errno;
+	fw_batch_free(b);
+	errno = saved;
+	return rc;
+}
+
 /* "TCP ports 8500, 8501 reachable from loopback only, drops logged" */
 static const char *cmd_policy_text(const struct fw_policy *p, char *out, size_t outlen)
 {
@@ -84,7 +103,6 @@ int cmd_apply(struct conf *conf, int argc, char **argv)
 	char err[CMD_ERR_MAX], text[PORTS_MAX * 7 + 96];
 	bool fallback = false;
 	struct fw_policy p;
-	struct fw_batch *b;
 	int rc;
 
 	/* --fallback only matters when the config cannot be loaded (cmd_apply_noconf) */
@@ -94,14 +112,7 @@ int cmd_apply(struct conf *conf, int argc, char **argv)
 		warnx("%s not found: applying the built-in defaults (use -c to name a config)",
 		      conf->c_path);
 	fw_policy_from_conf(&p, conf);
-	b = fw_batch_build(&p, FW_OP_APPLY, cmd_fault_at(), err, sizeof(err));
-	if (!b) {
-		warnx("apply: %s (nothing was changed)", err);
-		return EXIT_ERR;
-	}
-	rc = fw_batch_send(b, err, sizeof(err));
-	fw_batch_free(b);
-	if (rc < 0) {
+	if (cmd_fw_send(&p, FW_OP_APPLY, err, sizeof(err)) < 0) {
 		warnx("apply: %s", err);
 		return EXIT_ERR;
 	}
@@ -141,56 +152,22 @@ static bool cmd_section_header(const char *s, size_t n, bool *guard)
 	return true; /* a broken header ends [guard] all the same */
 }
 
-/*
- * Loads the [guard] section(s) of the config alone, over the built-in defaults:
- * every other line is blanked, so line numbers in messages stay right. Returns
- * 0, or -1 with "FILE:LINE: message" or "FILE: reason" in err.
- */
-static int cmd_load_guard_only(struct conf *c, const char *path, char *err, size_t errlen)
+/* conf_load_filter(): keeps the [guard] section(s) alone. Every other line is
+ * blanked (spaces), so line numbers in messages stay right. */
+static void cmd_keep_guard(char *buf, size_t len)
 {
-	size_t len = 0, off;
 	bool in_guard = false, guard;
-	ssize_t r = 0;
-	char *buf;
-	int fd, rc;
+	size_t off, n;
 
-	conf_defaults(c);
-	str_copy(c->c_path, sizeof(c->c_path), path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf = malloc(CMD_CONF_MAX + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	while (len <= CMD_CONF_MAX &&
-	       ((r = read(fd, buf + len, CMD_CONF_MAX + 1 - len)) > 0 || (r < 0 && errno == EINTR)))
-		if (r > 0)
-			len += (size_t)r;
-	close(fd);
-	if (r < 0 || len > CMD_CONF_MAX) {
-		snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "too large");
-		free(buf);
-		return -1;
-	}
-	for (off = 0; off < len;) {
+	for (off = 0; off < len; off += n + 1) {
 		char *nl = memchr(buf + off, '\n', len - off);
-		size_t n = nl ? (size_t)(nl - (buf + off)) : len - off;
 
+		n = nl ? (size_t)(nl - (buf + off)) : len - off;
 		if (cmd_section_header(buf + off, n, &guard))
 			in_guard = guard;
 		if (!in_guard)
 			memset(buf + off, ' ', n);
-		off += n + (nl ? 1 : 0);
 	}
-	c->c_found = true;
-	rc = conf_load_buf(c, path, buf, len, err, errlen);
-	free(buf);
-	return rc;
 }
 
 /*
@@ -209,7 +186,6 @@ int cmd_apply_noconf(const char *path, const char *why, int argc, char **argv)
 	bool fallback = false;
 	struct fw_policy p;
 	struct fw_state st;
-	struct fw_batch *b;
 	struct conf c;
 	int rc;
 
@@ -235,24 +211,16 @@ int cmd_apply_noconf(const char *path, const char *why, int argc, char **argv)
 	}
 	if (!path)
 		path = CONF_DEFAULT_PATH;
-	if (cmd_load_guard_only(&c, path, gerr, sizeof(gerr)) == 0) {
+	if (conf_load_filter(&c, path, cmd_keep_guard, gerr, sizeof(gerr)) == 0) {
 		snprintf(source, sizeof(source), "the [guard] section of %s alone", path);
 	} else {
 		conf_defaults(&c);
 		snprintf(source, sizeof(source),
-			 "the built-in defaults, as [guard] is not usable "
-			 "either: %s",
-			 gerr);
+			 "the built-in defaults, as [guard] is not usable either: %s", gerr);
 	}
 	fw_policy_from_conf(&p, &c);
 	conf_free(&c);
-	b = fw_batch_build(&p, FW_OP_CREATE, cmd_fault_at(), err, sizeof(err));
-	if (!b) {
-		warnx("apply --fallback: %s: NO tfguard FIREWALL IS INSTALLED", err);
-		return EXIT_ERR;
-	}
-	rc = fw_batch_send(b, err, sizeof(err));
-	fw_batch_free(b);
+	rc = cmd_fw_send(&p, FW_OP_CREATE, err, sizeof(err));
 	if (rc < 0 && errno == EEXIST) {
 		warnx("apply --fallback: a table inet %s appeared meanwhile and stays as it is "
 		      "(nothing was changed). Fix the config, then run: tfguard apply",
@@ -275,7 +243,6 @@ int cmd_remove(struct conf *conf, int argc, char **argv)
 	char err[CMD_ERR_MAX];
 	struct fw_policy p;
 	struct fw_state st;
-	struct fw_batch *b;
 	int rc;
 
 	if ((rc = cmd_options(argc, argv, "remove", NULL, NULL)) >= 0)
@@ -290,14 +257,7 @@ int cmd_remove(struct conf *conf, int argc, char **argv)
 		return EXIT_OK;
 	}
 	fw_policy_from_conf(&p, conf);
-	b = fw_batch_build(&p, FW_OP_REMOVE, 0, err, sizeof(err));
-	if (!b) {
-		warnx("remove: %s (nothing was changed)", err);
-		return EXIT_ERR;
-	}
-	rc = fw_batch_send(b, err, sizeof(err));
-	fw_batch_free(b);
-	if (rc < 0) {
+	if (cmd_fw_send(&p, FW_OP_REMOVE, err, sizeof(err)) < 0) {
 		warnx("remove: %s", err);
 		return EXIT_ERR;
 	}

@@ -10,6 +10,22 @@ fw_topology
 serve "$SRV" 0.0.0.0 8501
 serve "$SRV" 0.0.0.0 9000
 empty_ruleset() { [ -z "$(dump_ruleset "$SRV")" ]; }
+# fallback CONF [ENV...]: apply --fallback with CONF, output in $out; it must exit 1
+fallback() {
+	local conf=$1 rc
+	shift
+	out=$(ip netns exec "$SRV" env "$@" "$B/tfguard" -c "$conf" apply --fallback 2>&1)
+	rc=$?
+	say "$out"
+	[ $rc -eq 1 ] || fail "apply --fallback with $conf must exit 1, got $rc"
+}
+# fresh_fallback CONF [ENV...]: the same, from no table (as at boot)
+fresh_fallback() {
+	tfguard_ns "$SRV" remove >/dev/null || fail "remove"
+	fallback "$@"
+}
+# says TEXT: the output of the last run contains TEXT
+says() { grep -qF -- "$1" <<<"$out" || fail "the message lacks '$1': $out"; }
 
 grep -q '^ExecStart=@SBINDIR@/tfguard apply --fallback$' "$TOP/systemd/tfguard-apply.service" ||
 	fail "tfguard-apply.service does not run apply --fallback"
@@ -26,14 +42,10 @@ say "$out"
 [ $rc -eq 1 ] || fail "plain apply with a bad config must exit 1, got $rc"
 check "plain apply with a bad config installs nothing" empty_ruleset
 
-out=$(tfguard_ns "$SRV" -c "$boot" apply --fallback 2>&1)
-rc=$?
-say "$out"
-[ $rc -eq 1 ] || fail "apply --fallback with a bad config must still exit 1, got $rc"
-grep -qF "$boot:4: workers: 'many' is not a whole number" <<<"$out" || fail "no FILE:LINE: $out"
-grep -qF "FALLBACK POLICY INSTALLED" <<<"$out" || fail "the message is not loud: $out"
-grep -qF "TCP ports 8500, 8501, 9000 reachable from loopback only, from the [guard] section of $boot alone" <<<"$out" ||
-	fail "the message does not say what was installed: $out"
+fallback "$boot"
+says "$boot:4: workers: 'many' is not a whole number"
+says "FALLBACK POLICY INSTALLED"
+says "TCP ports 8500, 8501, 9000 reachable from loopback only, from the [guard] section of $boot alone"
 check "fallback from [guard]: 9000 dropped" unreachable "$CLI" "$SRV4" 9000
 check "fallback from [guard]: 8501 dropped" unreachable "$CLI" "$SRV4" 8501
 check "fallback from [guard]: loopback still reaches 8501" reachable "$SRV" 127.0.0.1 8501
@@ -49,43 +61,44 @@ check "apply a 9000-only policy" tfguard_ns "$SRV" -c "$only9000" apply
 unreachable "$CLI" "$SRV4" 9000 # move a counter
 golden=$(dump_ruleset "$SRV")
 grep -q 'packets [1-9]' <<<"$golden" || fail "no counter moved"
-out=$(tfguard_ns "$SRV" -c "$boot" apply --fallback 2>&1)
-rc=$?
-say "$out"
-[ $rc -eq 1 ] || fail "apply --fallback over a table must exit 1, got $rc"
-grep -qF "$boot:4:" <<<"$out" || fail "no FILE:LINE: $out"
-grep -qF "stays as it is (nothing was changed)" <<<"$out" || fail "message: $out"
+fallback "$boot"
+says "$boot:4:"
+says "stays as it is (nothing was changed)"
 [ "$(dump_ruleset "$SRV")" = "$golden" ] || fail "apply --fallback changed an installed table"
 say "ok: the installed table and its counters are unchanged"
 
 say "[guard] itself broken: the built-in defaults (8500, 8501)"
-check "remove" tfguard_ns "$SRV" remove
 both=$TFG_TMP/both.conf
 printf '[proxy]\nworkers = many\n[guard]\nprotected_ports = 9000, lots\n' >"$both"
-out=$(tfguard_ns "$SRV" -c "$both" apply --fallback 2>&1)
-rc=$?
-say "$out"
-[ $rc -eq 1 ] || fail "exit $rc"
-grep -qF "$both:2: workers" <<<"$out" || fail "the first error is not named: $out"
-grep -qF "TCP ports 8500, 8501 reachable from loopback only, from the built-in defaults" <<<"$out" ||
-	fail "message: $out"
-grep -qF "$both:4: protected_ports: 'lots'" <<<"$out" || fail "the [guard] error is not named: $out"
+fresh_fallback "$both"
+says "$both:2: workers"
+says "TCP ports 8500, 8501 reachable from loopback only, from the built-in defaults"
+says "$both:4: protected_ports: 'lots'"
 check "defaults: 8501 dropped" unreachable "$CLI" "$SRV4" 8501
 check "defaults: 9000 (not a default) reachable" reachable "$CLI" "$SRV4" 9000
 check "status with an empty config: current (the defaults)" tfguard_ns "$SRV" status
 
+say "CRLF, a comment after the header, [guard] in two parts"
+crlf=$TFG_TMP/crlf.conf
+printf '[guard]   # the firewall\r\nprotected_ports = 9000\r\n[proxy]\r\nworkers = many\r\n[ guard ]\r\nstrict = yes\r\n' >"$crlf"
+fresh_fallback "$crlf"
+says "$crlf:4: workers"
+says "TCP ports 9000 reachable from loopback only, strict forwarding, from the [guard] section of $crlf alone"
+
 say "an unreadable config: the built-in defaults"
-check "remove" tfguard_ns "$SRV" remove
-out=$(tfguard_ns "$SRV" -c "$TFG_TMP/missing.conf" apply --fallback 2>&1)
-rc=$?
-say "$out"
-[ $rc -eq 1 ] || fail "exit $rc"
-grep -qF "$TFG_TMP/missing.conf: No such file or directory" <<<"$out" || fail "message: $out"
+fresh_fallback "$TFG_TMP/missing.conf"
+says "$TFG_TMP/missing.conf: No such file or directory"
 check "status: the defaults are current" tfguard_ns "$SRV" status
+
+say "the kernel refuses the fallback batch: nothing installed, and it says so"
+fresh_fallback "$boot" TFGUARD_TEST_FAULT=3
+says 'rule "test fault": refused by the kernel'
+says "NO tfguard FIREWALL IS INSTALLED"
+check "nothing was installed" empty_ruleset
 
 say "a good config: apply --fallback is plain apply"
 out=$(tfguard_ns "$SRV" -c "$guard_only" apply --fallback 2>&1)
 [ $? -eq 0 ] || fail "apply --fallback with a good config must exit 0: $out"
-grep -qF "applied: TCP ports 8500, 8501, 9000" <<<"$out" || fail "message: $out"
+says "applied: TCP ports 8500, 8501, 9000"
 check "status: current" tfguard_ns "$SRV" -c "$guard_only" status
 pass
