@@ -15,9 +15,16 @@ struct cmd {
 	int (*c_run)(struct conf *conf, int argc, char **argv);
 	const char *c_usage; /* options after the command name */
 	const char *c_help;  /* one line */
+	/* every option of the command that takes a value ("-f --file -m --comment"),
+	 * so that main() never takes such a value for `-c CONF` */
+	const char *c_valopts;
+	/* runs instead of c_run when the config cannot be loaded (path NULL: the
+	 * default; why: "FILE:LINE: message"); NULL: main() reports it, exit 1 */
+	int (*c_noconf)(const char *path, const char *why, int argc, char **argv);
 };
 
 int cmd_apply(struct conf *conf, int argc, char **argv);
+int cmd_apply_noconf(const char *path, const char *why, int argc, char **argv);
 int cmd_remove(struct conf *conf, int argc, char **argv);
 int cmd_status(struct conf *conf, int argc, char **argv);
 int cmd_print(struct conf *conf, int argc, char **argv);

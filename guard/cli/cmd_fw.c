@@ -1,5 +1,6 @@
 /* The firewall commands: apply, remove, status, print. */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,17 +12,19 @@
 #include "json.h"
 #include "str.h"
 
-#define CMD_ERR_MAX 512
+#define CMD_ERR_MAX	512
+#define CMD_APPLY_USAGE "apply [--fallback]"
 
 /*
- * Parses the command's options: only --help everywhere, plus --json for status.
- * Returns -1 to go on, or an exit code.
+ * Parses the command's options: only --help everywhere, plus --json for status
+ * and --fallback for apply. Returns -1 to go on, or an exit code.
  */
-static int cmd_options(int argc, char **argv, const char *usage, bool *json)
+static int cmd_options(int argc, char **argv, const char *usage, bool *json, bool *fallback)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "fallback", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -34,6 +37,10 @@ static int cmd_options(int argc, char **argv, const char *usage, bool *json)
 		}
 		if (ch == 'j' && json) {
 			*json = true;
+			continue;
+		}
+		if (ch == 'F' && fallback) {
+			*fallback = true;
 			continue;
 		}
 		fprintf(stderr, "usage: tfguard [-c CONF] %s\n", usage);
@@ -58,36 +65,177 @@ static unsigned cmd_fault_at(void)
 	return (unsigned)v;
 }
 
+/* Builds and sends one batch. Returns 0, or -1 with the reason in err and the
+ * kernel's errno in errno (EEXIST: FW_OP_CREATE found the table). */
+static int cmd_fw_send(const struct fw_policy *p, enum fw_op op, char *err, size_t errlen)
+{
+	struct fw_batch *b;
+	int rc, saved;
+	size_t n;
+
+	b = fw_batch_build(p, op, op == FW_OP_REMOVE ? 0 : cmd_fault_at(), err, errlen);
+	if (!b) {
+		n = strlen(err);
+		snprintf(err + n, errlen - n, " (nothing was changed)");
+		errno = 0;
+		return -1;
+	}
+	rc = fw_batch_send(b, err, errlen);
+	saved = errno;
+	fw_batch_free(b);
+	errno = saved;
+	return rc;
+}
+
+/* "TCP ports 8500, 8501 reachable from loopback only, drops logged" */
+static const char *cmd_policy_text(const struct fw_policy *p, char *out, size_t outlen)
+{
+	char ports[PORTS_MAX * 7];
+
+	snprintf(out, outlen, "TCP ports %s reachable from loopback only%s%s",
+		 ports_format(&p->fp_ports, ports, sizeof(ports)),
+		 p->fp_log ? ", drops logged" : "", p->fp_strict ? ", strict forwarding" : "");
+	return out;
+}
+
 int cmd_apply(struct conf *conf, int argc, char **argv)
 {
-	char err[CMD_ERR_MAX], ports[PORTS_MAX * 7];
+	char err[CMD_ERR_MAX], text[PORTS_MAX * 7 + 96];
+	bool fallback = false;
 	struct fw_policy p;
-	struct fw_batch *b;
 	int rc;
 
-	if ((rc = cmd_options(argc, argv, "apply", NULL)) >= 0)
+	/* --fallback only matters when the config cannot be loaded (cmd_apply_noconf) */
+	if ((rc = cmd_options(argc, argv, CMD_APPLY_USAGE, NULL, &fallback)) >= 0)
 		return rc;
 	if (!conf->c_found)
 		warnx("%s not found: applying the built-in defaults (use -c to name a config)",
 		      conf->c_path);
 	fw_policy_from_conf(&p, conf);
-	b = fw_batch_build(&p, FW_OP_APPLY, cmd_fault_at(), err, sizeof(err));
-	if (!b) {
-		warnx("apply: %s (nothing was changed)", err);
-		return EXIT_ERR;
-	}
-	rc = fw_batch_send(b, err, sizeof(err));
-	fw_batch_free(b);
-	if (rc < 0) {
+	if (cmd_fw_send(&p, FW_OP_APPLY, err, sizeof(err)) < 0) {
 		warnx("apply: %s", err);
 		return EXIT_ERR;
 	}
-	printf("tfguard: table inet %s applied: TCP ports %s reachable from loopback only%s%s "
-	       "(policy %s)\n",
-	       FW_TABLE, ports_format(&p.fp_ports, ports, sizeof(ports)),
-	       p.fp_log ? ", drops logged" : "", p.fp_strict ? ", strict forwarding" : "",
-	       p.fp_digest);
+	printf("tfguard: table inet %s applied: %s (policy %s)\n", FW_TABLE,
+	       cmd_policy_text(&p, text, sizeof(text)), p.fp_digest);
 	return EXIT_OK;
+}
+
+/* Is the line s[0..n) a section header? *guard: it is [guard]. Mirrors conf.c:
+ * a '#' at the start or after white space starts a comment. */
+static bool cmd_section_header(const char *s, size_t n, bool *guard)
+{
+	char line[CONF_LINE_MAX + 1], *p, *e;
+	size_t len;
+
+	*guard = false;
+	if (n > CONF_LINE_MAX)
+		return false;
+	memcpy(line, s, n);
+	line[n] = '\0';
+	p = line + strspn(line, " \t");
+	if (*p != '[')
+		return false;
+	for (e = p + 1; *e; e++)
+		if (*e == '#' && (e[-1] == ' ' || e[-1] == '\t')) {
+			*e = '\0';
+			break;
+		}
+	p = str_trim(p);
+	len = strlen(p);
+	if (len > 0 && p[len - 1] == '\r') /* CRLF */
+		p[--len] = '\0';
+	if (len >= 2 && p[len - 1] == ']') {
+		p[len - 1] = '\0';
+		*guard = strcmp(str_trim(p + 1), "guard") == 0;
+	}
+	return true; /* a broken header ends [guard] all the same */
+}
+
+/* conf_load_filter(): keeps the [guard] section(s) alone. Every other line is
+ * blanked (spaces), so line numbers in messages stay right. */
+static void cmd_keep_guard(char *buf, size_t len)
+{
+	bool in_guard = false, guard;
+	size_t off, n;
+
+	for (off = 0; off < len; off += n + 1) {
+		char *nl = memchr(buf + off, '\n', len - off);
+
+		n = nl ? (size_t)(nl - (buf + off)) : len - off;
+		if (cmd_section_header(buf + off, n, &guard))
+			in_guard = guard;
+		if (!in_guard)
+			memset(buf + off, ' ', n);
+	}
+}
+
+/*
+ * apply when the config cannot be loaded. Plain apply: the error, exit 1,
+ * nothing changed. apply --fallback (the boot unit): if no table inet tfguard
+ * is installed, install the policy of the config's [guard] section alone (or
+ * of the built-in defaults when that is not valid either), so that a typo in
+ * [proxy] does not leave the ports open after a reboot; a table that is
+ * installed stays untouched. Always exit 1, with a message naming FILE:LINE
+ * and what was installed.
+ */
+int cmd_apply_noconf(const char *path, const char *why, int argc, char **argv)
+{
+	char err[CMD_ERR_MAX], gerr[CONF_ERR_MAX], text[PORTS_MAX * 7 + 96];
+	char source[CONF_ERR_MAX + 96];
+	bool fallback = false;
+	struct fw_policy p;
+	struct fw_state st;
+	struct conf c;
+	int rc;
+
+	if ((rc = cmd_options(argc, argv, CMD_APPLY_USAGE, NULL, &fallback)) >= 0)
+		return rc;
+	if (!fallback) {
+		warnx("%s (nothing was changed)", why);
+		return EXIT_ERR;
+	}
+	warnx("%s", why);
+	if (fw_read(NULL, &st, err, sizeof(err)) < 0) {
+		warnx("apply --fallback: the config could not be loaded, and %s (nothing was "
+		      "changed)",
+		      err);
+		return EXIT_ERR;
+	}
+	if (st.fs_present) {
+		warnx("apply --fallback: the config could not be loaded; the installed table inet "
+		      "%s stays as it is (nothing was changed). Fix the config, then run: tfguard "
+		      "apply",
+		      FW_TABLE);
+		return EXIT_ERR;
+	}
+	if (!path)
+		path = CONF_DEFAULT_PATH;
+	if (conf_load_filter(&c, path, cmd_keep_guard, gerr, sizeof(gerr)) == 0) {
+		snprintf(source, sizeof(source), "the [guard] section of %s alone", path);
+	} else {
+		conf_defaults(&c);
+		snprintf(source, sizeof(source),
+			 "the built-in defaults, as [guard] is not usable either: %s", gerr);
+	}
+	fw_policy_from_conf(&p, &c);
+	conf_free(&c);
+	rc = cmd_fw_send(&p, FW_OP_CREATE, err, sizeof(err));
+	if (rc < 0 && errno == EEXIST) {
+		warnx("apply --fallback: a table inet %s appeared meanwhile and stays as it is "
+		      "(nothing was changed). Fix the config, then run: tfguard apply",
+		      FW_TABLE);
+		return EXIT_ERR;
+	}
+	if (rc < 0) {
+		warnx("apply --fallback: %s: NO tfguard FIREWALL IS INSTALLED", err);
+		return EXIT_ERR;
+	}
+	warnx("apply --fallback: FALLBACK POLICY INSTALLED: no table inet %s was installed and "
+	      "the config could not be loaded, so table inet %s now has %s, from %s (policy %s). "
+	      "Fix the config, then run: tfguard apply",
+	      FW_TABLE, FW_TABLE, cmd_policy_text(&p, text, sizeof(text)), source, p.fp_digest);
+	return EXIT_ERR;
 }
 
 int cmd_remove(struct conf *conf, int argc, char **argv)
@@ -95,10 +243,9 @@ int cmd_remove(struct conf *conf, int argc, char **argv)
 	char err[CMD_ERR_MAX];
 	struct fw_policy p;
 	struct fw_state st;
-	struct fw_batch *b;
 	int rc;
 
-	if ((rc = cmd_options(argc, argv, "remove", NULL)) >= 0)
+	if ((rc = cmd_options(argc, argv, "remove", NULL, NULL)) >= 0)
 		return rc;
 	if (fw_read(NULL, &st, err, sizeof(err)) < 0) {
 		warnx("remove: %s", err);
@@ -110,14 +257,7 @@ int cmd_remove(struct conf *conf, int argc, char **argv)
 		return EXIT_OK;
 	}
 	fw_policy_from_conf(&p, conf);
-	b = fw_batch_build(&p, FW_OP_REMOVE, 0, err, sizeof(err));
-	if (!b) {
-		warnx("remove: %s (nothing was changed)", err);
-		return EXIT_ERR;
-	}
-	rc = fw_batch_send(b, err, sizeof(err));
-	fw_batch_free(b);
-	if (rc < 0) {
+	if (cmd_fw_send(&p, FW_OP_REMOVE, err, sizeof(err)) < 0) {
 		warnx("remove: %s", err);
 		return EXIT_ERR;
 	}
@@ -203,7 +343,7 @@ int cmd_status(struct conf *conf, int argc, char **argv)
 	bool json = false, current;
 	int rc;
 
-	if ((rc = cmd_options(argc, argv, "status [--json]", &json)) >= 0)
+	if ((rc = cmd_options(argc, argv, "status [--json]", &json, NULL)) >= 0)
 		return rc;
 	fw_policy_from_conf(&p, conf);
 	if (fw_read(&p, &st, err, sizeof(err)) < 0) {
@@ -223,7 +363,7 @@ int cmd_print(struct conf *conf, int argc, char **argv)
 	struct fw_policy p;
 	int rc;
 
-	if ((rc = cmd_options(argc, argv, "print", NULL)) >= 0)
+	if ((rc = cmd_options(argc, argv, "print", NULL, NULL)) >= 0)
 		return rc;
 	fw_policy_from_conf(&p, conf);
 	if (fw_print(&p, stdout) < 0) {

@@ -24,11 +24,10 @@
 
 #include "str.h"
 
-#define FW_SET_ID	    1
-#define FW_KEY_INET_SERVICE 13 /* nft's datatype id for inet_service: 2 bytes, big endian */
-#define FW_BYTEORDER_BIG    2  /* nft's BYTEORDER_BIG_ENDIAN, kept in the set's userdata */
-#define FW_LABEL_MAX	    96
-#define FW_FAULT_CHAIN	    "tfguard-test-fault"
+#define FW_SET_ID	 1
+#define FW_BYTEORDER_BIG 2 /* nft's BYTEORDER_BIG_ENDIAN, kept in the set's userdata */
+#define FW_LABEL_MAX	 96
+#define FW_FAULT_CHAIN	 "tfguard-test-fault"
 
 struct fw_label {
 	uint32_t l_seq;
@@ -606,7 +605,8 @@ static bool fw_batch_fault(struct fw_batch *b)
 	return ok;
 }
 
-static bool fw_batch_policy(struct fw_batch *b, const struct fw_policy *p, unsigned fault_at)
+static bool fw_batch_policy(struct fw_batch *b, const struct fw_policy *p, bool create,
+			    unsigned fault_at)
 {
 	unsigned objects = 0;
 	size_t i;
@@ -620,9 +620,13 @@ static bool fw_batch_policy(struct fw_batch *b, const struct fw_policy *p, unsig
 	} while (0)
 	/* NEWTABLE without EXCL then DELTABLE: works whether or not the table
 	 * exists (nft 1.0.6 has no `destroy`), and all of it is one transaction. */
-	FW_STEP(fw_batch_table(b, NULL, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table"));
-	FW_STEP(fw_batch_table(b, NULL, NFT_MSG_DELTABLE, 0, "old table"));
-	FW_STEP(fw_batch_table(b, p, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table"));
+	if (create) {
+		FW_STEP(fw_batch_table(b, p, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "table"));
+	} else {
+		FW_STEP(fw_batch_table(b, NULL, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table"));
+		FW_STEP(fw_batch_table(b, NULL, NFT_MSG_DELTABLE, 0, "old table"));
+		FW_STEP(fw_batch_table(b, p, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table"));
+	}
 	FW_STEP(fw_batch_set(b, p));
 	for (i = 0; i < FW_CHAINS; i++)
 		FW_STEP(fw_batch_chain(b, fw_chains[i].cs_name, fw_chains[i].cs_hook));
@@ -666,7 +670,7 @@ struct fw_batch *fw_batch_build(const struct fw_policy *p, enum fw_op op, unsign
 		ok = fw_batch_table(b, NULL, NFT_MSG_NEWTABLE, NLM_F_CREATE, "table") &&
 		     fw_batch_table(b, NULL, NFT_MSG_DELTABLE, 0, "table");
 	else
-		ok = fw_batch_policy(b, p, fault_at);
+		ok = fw_batch_policy(b, p, op == FW_OP_CREATE, fault_at);
 	if (!ok) {
 		snprintf(err, errlen, "building the nftables batch failed (%s)",
 			 b->b_full ? "batch buffer too small, a bug" : strerror(ENOMEM));

@@ -15,7 +15,9 @@
  *       [fib daddr type local tcp dport @ports limit ... log prefix "tfguard-drop: "]
  *       fib daddr type local tcp dport @ports counter drop
  *   chain input          filter hook input priority mangle: after NAT, so a
- *                        redirect (9502 -> 8501) onto the host itself is seen
+ *                        redirect (9502 -> 8501) onto the host itself is seen.
+ *                        Not IPVS: it rewrites the destination in the input
+ *                        hook at priority 99, after this chain (README)
  *       iif "lo" accept
  *       [tcp dport @ports limit ... log ...]
  *       tcp dport @ports counter drop
@@ -36,16 +38,17 @@
 
 #include "conf.h"
 
-#define FW_TABLE	  "tfguard"
-#define FW_SET		  "ports"
-#define FW_CHAIN_PRE	  "prerouting"
-#define FW_CHAIN_IN	  "input"
-#define FW_CHAIN_FWD	  "forward"
-#define FW_LOG_PREFIX	  "tfguard-drop: "
-#define FW_POLICY_VERSION 2 /* bump when the rule shapes change: old tables become stale */
-#define FW_RULES_MAX	  12
-#define FW_CHAINS	  3
-#define FW_COMMENT_MAX	  128 /* nft's NFT_USERDATA_MAXLEN is 256; comments stay short */
+#define FW_TABLE	    "tfguard"
+#define FW_SET		    "ports"
+#define FW_CHAIN_PRE	    "prerouting"
+#define FW_CHAIN_IN	    "input"
+#define FW_CHAIN_FWD	    "forward"
+#define FW_LOG_PREFIX	    "tfguard-drop: "
+#define FW_POLICY_VERSION   2 /* bump when the rule shapes change: old tables become stale */
+#define FW_RULES_MAX	    12
+#define FW_CHAINS	    3
+#define FW_COMMENT_MAX	    128 /* nft's NFT_USERDATA_MAXLEN is 256; comments stay short */
+#define FW_KEY_INET_SERVICE 13	/* nft's datatype id for inet_service: 2 bytes, big endian */
 
 enum fw_match {
 	FW_MATCH_LOOPBACK,	  /* iif "lo" */
@@ -100,6 +103,8 @@ struct fw_batch;
 enum fw_op {
 	FW_OP_APPLY,  /* replace: NEWTABLE, DELTABLE, NEWTABLE, set, elements, chains, rules */
 	FW_OP_REMOVE, /* NEWTABLE, DELTABLE: idempotent */
+	FW_OP_CREATE, /* NEWTABLE with EXCL, set, ...: the kernel refuses it (EEXIST) and
+			 changes nothing when the table exists (apply --fallback) */
 };
 
 /* Returns a batch, or NULL with a reason in err. fault_at > 0 inserts a failing
@@ -122,7 +127,8 @@ struct nftnl_rule **fw_rules_build(const struct fw_policy *p, size_t *n);
 void fw_rules_free(struct nftnl_rule **r, size_t n);
 
 /* Sends the batch as one atomic transaction and reads every ack.
- * Returns 0, or -1 with "OBJECT: REASON (what to do)" in err. */
+ * Returns 0, or -1 with "OBJECT: REASON (what to do)" in err and the kernel's
+ * errno (EEXIST: FW_OP_CREATE found the table) in errno. */
 int fw_batch_send(const struct fw_batch *b, char *err, size_t errlen);
 
 /* ---- reading the installed table back (fw_nl.c) ---- */
@@ -154,8 +160,11 @@ struct fw_state {
 
 /*
  * Reads table inet tfguard back over netlink, consistently (the ruleset
- * generation id is read before and after, and the read is retried if it
- * changed). With p, compares chains, set and rules structurally to the policy.
+ * generation id is read before and after, and the read is retried, on a fresh
+ * socket and a bounded number of times, if it changed or the kernel flagged a
+ * dump as interrupted). With p, compares chains, the set (its flags, key,
+ * timeouts, size, policy, expressions, and each element's) and rules
+ * structurally to the policy.
  * Returns 0 (table present or not: see fs_present), or -1 with a reason.
  */
 int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t errlen);

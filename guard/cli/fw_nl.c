@@ -28,10 +28,17 @@
 /* The kernel queues every ack while it processes the batch, before sendmsg()
  * returns; a reply that has not come in 5 s will not come. */
 #define FW_ACK_TIMEOUT_MS 5000
-#define FW_READ_TRIES	  5
+/* A read is retried when the ruleset changed under it: the generation id moved,
+ * or the kernel flagged a dump as interrupted (NLM_F_DUMP_INTR, EINTR). */
+#define FW_READ_TRIES 50
 /* MNL_SOCKET_BUFFER_SIZE is a function call (page size); 32 KiB holds any reply here. */
 #define FW_NL_BUF      32768
 #define FW_CHAINS_SEEN (FW_CHAINS + 2)
+
+/* What to do when netfilter netlink itself is missing (socket or subsystem). */
+#define FW_NO_NFTABLES                                                                             \
+	"the kernel has no nf_tables: modprobe nf_tables, or use a kernel built with "             \
+	"CONFIG_NF_TABLES; under systemd, RestrictAddressFamilies must allow AF_NETLINK"
 
 static struct mnl_socket *fw_nl_open(char *err, size_t errlen)
 {
@@ -39,8 +46,14 @@ static struct mnl_socket *fw_nl_open(char *err, size_t errlen)
 	int one = 1;
 
 	if (!nl) {
-		snprintf(err, errlen, "cannot open a netfilter netlink socket: %s",
-			 strerror(errno));
+		int e = errno;
+
+		snprintf(err, errlen, "cannot open a netfilter netlink socket: %s%s%s", strerror(e),
+			 e == EPROTONOSUPPORT || e == EAFNOSUPPORT || e == EOPNOTSUPP ? " (" : "",
+			 e == EPROTONOSUPPORT || e == EAFNOSUPPORT || e == EOPNOTSUPP
+			     ? FW_NO_NFTABLES ")"
+			     : "");
+		errno = e;
 		return NULL;
 	}
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -96,13 +109,15 @@ static const char *fw_nl_hint(int error, bool whole_batch)
 	case EOPNOTSUPP:
 	case EPROTONOSUPPORT:
 	case EAFNOSUPPORT:
-		return "this kernel lacks nf_tables: load it with modprobe nf_tables";
+		return FW_NO_NFTABLES;
 	case ENOENT:
-		return whole_batch ? "nf_tables is not available: modprobe nf_tables"
+		return whole_batch ? FW_NO_NFTABLES
 				   : "check that the kernel has nft_fib_inet, nft_ct and nft_limit";
 	case ENOMEM:
 	case ENOSPC:
 		return "the kernel is out of memory";
+	case EEXIST:
+		return "it exists: another program created it meanwhile";
 	default:
 		return "see the kernel log";
 	}
@@ -165,6 +180,7 @@ int fw_batch_send(const struct fw_batch *b, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: refused by the kernel: %s%s%s%s (%s; nothing was changed)",
 		 fw_batch_label(b, bad_seq), strerror(bad_errno), extack[0] ? " [" : "", extack,
 		 extack[0] ? "]" : "", fw_nl_hint(bad_errno, bad_seq == fw_batch_seq_first(b)));
+	errno = bad_errno;
 	return -1;
 }
 
@@ -188,7 +204,7 @@ struct fw_reader {
 	uint32_t r_table_flags;
 	bool r_unparsed; /* a reply libnftnl could not parse: never call that "current" */
 	size_t r_nchains;
-	size_t r_nsets;
+	char r_set_diff[128]; /* the first set or element property apply does not set */
 	uint32_t r_genid;
 };
 
@@ -298,24 +314,126 @@ static int fw_chain_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+static void fw_set_diff(struct fw_reader *rd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Records the first set property that differs from what apply creates. */
+static void fw_set_diff(struct fw_reader *rd, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rd->r_set_diff[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(rd->r_set_diff, sizeof(rd->r_set_diff), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The set must be exactly the one apply creates: no flags (a `timeout`,
+ * `dynamic` or `interval` set behaves differently, e.g. its elements expire),
+ * key inet_service of 2 bytes, no data, no timeout, no per-set expressions,
+ * no size limit and the default policy.
+ * Userdata only tells nft how to print, and is not compared.
+ */
 static int fw_set_cb(const struct nlmsghdr *nlh, void *data)
 {
+	static const struct {
+		uint16_t attr;
+		const char *name;
+	} absent[] = {
+		{ NFTNL_SET_DATA_TYPE, "a data type (a map)" },
+		{ NFTNL_SET_DATA_LEN, "a data length (a map)" },
+		{ NFTNL_SET_OBJ_TYPE, "an object type" },
+		{ NFTNL_SET_TIMEOUT, "a timeout" },
+		{ NFTNL_SET_GC_INTERVAL, "a gc-interval" },
+		{ NFTNL_SET_EXPR, "an expression" },
+		{ NFTNL_SET_EXPRESSIONS, "expressions" },
+		{ NFTNL_SET_DESC_CONCAT, "a concatenated key" },
+		{ NFTNL_SET_DESC_SIZE, "a size" },
+		{ NFTNL_SET_POLICY, "a policy" },
+	};
+	static const struct {
+		uint32_t flag;
+		const char *name;
+	} flag_names[] = {
+		{ NFT_SET_ANONYMOUS, "anonymous" }, { NFT_SET_CONSTANT, "constant" },
+		{ NFT_SET_INTERVAL, "interval" },   { NFT_SET_MAP, "map" },
+		{ NFT_SET_TIMEOUT, "timeout" },	    { NFT_SET_EVAL, "dynamic" },
+		{ NFT_SET_OBJECT, "object" },
+	};
+	struct nftnl_set *s = nftnl_set_alloc();
 	struct fw_reader *rd = data;
+	uint32_t flags;
+	size_t i;
 
-	(void)nlh;
-	rd->r_nsets++;
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(nlh, s) < 0) {
+		rd->r_unparsed = true;
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	flags = nftnl_set_get_u32(s, NFTNL_SET_FLAGS);
+	if (flags) {
+		char names[96] = "";
+		size_t off = 0;
+
+		for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+			if ((flags & flag_names[i].flag) && off < sizeof(names))
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+							off ? " " : "", flag_names[i].name);
+		fw_set_diff(rd, "has flags 0x%x (%s)", flags, off ? names : "unknown");
+	}
+	if (nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE) != FW_KEY_INET_SERVICE ||
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN) != sizeof(uint16_t))
+		fw_set_diff(rd, "has key type %u of %u bytes, not inet_service",
+			    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+			    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		if (nftnl_set_is_set(s, absent[i].attr))
+			fw_set_diff(rd, "has %s", absent[i].name);
+	nftnl_set_free(s);
 	return MNL_CB_OK;
 }
 
+/* An element is a port and nothing else: no flags, timeout, expiration, data,
+ * expressions or comment. */
 static int fw_elem_add(struct nftnl_set_elem *e, void *data)
 {
+	static const struct {
+		uint16_t attr;
+		const char *name;
+	} absent[] = {
+		{ NFTNL_SET_ELEM_TIMEOUT, "a timeout" },
+		{ NFTNL_SET_ELEM_EXPIRATION, "an expiration" },
+		{ NFTNL_SET_ELEM_DATA, "data" },
+		{ NFTNL_SET_ELEM_VERDICT, "a verdict" },
+		{ NFTNL_SET_ELEM_CHAIN, "a chain" },
+		{ NFTNL_SET_ELEM_OBJREF, "an object reference" },
+		{ NFTNL_SET_ELEM_EXPR, "an expression" },
+		{ NFTNL_SET_ELEM_EXPRESSIONS, "expressions" },
+		{ NFTNL_SET_ELEM_KEY_END, "a range end" },
+		{ NFTNL_SET_ELEM_USERDATA, "a comment" },
+	};
 	struct fw_reader *rd = data;
 	struct ports *p = &rd->r_st->fs_ports;
 	uint32_t len = 0;
 	const uint16_t *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	unsigned port = key && len == sizeof(*key) ? ntohs(*key) : 0;
+	size_t i;
 
-	if (key && len == sizeof(*key) && p->p_count < PORTS_MAX)
-		p->p_port[p->p_count++] = ntohs(*key);
+	if (!key || len != sizeof(*key))
+		fw_set_diff(rd, "has an element that is not a port");
+	else if (p->p_count < PORTS_MAX)
+		p->p_port[p->p_count++] = (uint16_t)port;
+	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+	    nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) != 0)
+		fw_set_diff(rd, "element %u has flags 0x%x", port,
+			    nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS));
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		if (nftnl_set_elem_is_set(e, absent[i].attr))
+			fw_set_diff(rd, "element %u has %s", port, absent[i].name);
 	return 0;
 }
 
@@ -442,7 +560,8 @@ static void fw_compare_chains(const struct fw_reader *rd, struct fw_state *st)
 	}
 }
 
-static void fw_compare_ports(const struct fw_policy *p, struct fw_state *st)
+static void fw_compare_ports(const struct fw_policy *p, const struct fw_reader *rd,
+			     struct fw_state *st)
 {
 	char want[PORTS_MAX * 7], got[PORTS_MAX * 7];
 	struct ports sorted = st->fs_ports;
@@ -452,6 +571,9 @@ static void fw_compare_ports(const struct fw_policy *p, struct fw_state *st)
 	ports_format(&sorted, got, sizeof(got));
 	if (!st->fs_ports_read)
 		fw_mismatch(st, "set %s is missing", FW_SET);
+	else if (rd->r_set_diff[0])
+		fw_mismatch(st, "set %s %s: it is not the set tfguard installs", FW_SET,
+			    rd->r_set_diff);
 	else if (strcmp(want, got) != 0)
 		fw_mismatch(st, "protected ports are {%s}, the config says {%s}", got, want);
 }
@@ -570,6 +692,20 @@ gen_after:
 	return rd->r_genid == gen_before ? 0 : 1;
 }
 
+/* "reading the ruleset: REASON (what to do)"; e == 0: it never held still. */
+static void fw_read_error(int e, char *err, size_t errlen)
+{
+	const char *hint = "";
+
+	if (e == EPERM)
+		hint = " (run as root or with CAP_NET_ADMIN)";
+	else if (e == EOPNOTSUPP || e == EPROTONOSUPPORT || e == EAFNOSUPPORT)
+		hint = " (" FW_NO_NFTABLES ")";
+	snprintf(err, errlen, "reading the ruleset: %s%s",
+		 e ? strerror(e) : "it kept changing while being read", hint);
+	errno = e;
+}
+
 static void fw_reader_reset(struct fw_reader *rd, struct fw_state *st)
 {
 	size_t i;
@@ -586,26 +722,26 @@ int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t er
 	struct fw_reader rd;
 	uint32_t seq = (uint32_t)time(NULL);
 	struct mnl_socket *nl;
-	int tries, rc = 1;
+	int tries, saved, rc = 1;
 	size_t i;
 
 	memset(&rd, 0, sizeof(rd));
-	nl = fw_nl_open(err, errlen);
-	if (!nl)
-		return -1;
+	/* A fresh socket for each try: an interrupted dump leaves its remaining
+	 * parts queued on the old one. */
 	for (tries = 0; tries < FW_READ_TRIES && rc == 1; tries++) {
 		fw_reader_reset(&rd, st);
+		nl = fw_nl_open(err, errlen);
+		if (!nl)
+			return -1;
 		rc = fw_read_once(nl, &rd, &seq);
+		if (rc < 0 && errno == EINTR)
+			rc = 1;
+		saved = errno;
+		mnl_socket_close(nl);
+		errno = saved;
 	}
-	mnl_socket_close(nl);
 	if (rc != 0) {
-		snprintf(err, errlen, "reading the ruleset: %s",
-			 rc < 0 ? strerror(errno) : "it kept changing while being read");
-		if (rc < 0 && errno == EPERM)
-			snprintf(err, errlen,
-				 "reading the ruleset: %s (run as root or with "
-				 "CAP_NET_ADMIN)",
-				 strerror(EPERM));
+		fw_read_error(rc < 0 ? errno : 0, err, errlen);
 		fw_reader_reset(&rd, st);
 		return -1;
 	}
@@ -637,7 +773,7 @@ int fw_read(const struct fw_policy *p, struct fw_state *st, char *err, size_t er
 			fw_mismatch(st, "a part of the table could not be parsed (newer nftables "
 					"features?): it is not the table tfguard installs");
 		fw_compare_chains(&rd, st);
-		fw_compare_ports(p, st);
+		fw_compare_ports(p, &rd, st);
 		fw_compare_rules(p, &rd, st);
 	}
 	fw_reader_reset(&rd, &(struct fw_state){ 0 });
@@ -815,18 +951,25 @@ int fw_scan_dnat(const struct ports *ports, struct fw_dnat *out, size_t max, cha
 	char buf[FW_NL_BUF];
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
-	int rc;
+	int rc, tries, saved = 0;
 
-	nl = fw_nl_open(err, errlen);
-	if (!nl)
-		return -1;
-	nlh = fw_req(buf, NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, (uint32_t)time(NULL));
-	rc = fw_nl_talk(nl, nlh, fw_dnat_cb, &s);
-	mnl_socket_close(nl);
-	if (rc < 0) {
-		snprintf(err, errlen, "reading the ruleset: %s%s", strerror(errno),
-			 errno == EPERM ? " (run as root or with CAP_NET_ADMIN)" : "");
-		return -1;
+	/* an interrupted dump (the ruleset changed meanwhile) is read again, from
+	 * the start and on a fresh socket */
+	for (tries = 0; tries < FW_READ_TRIES; tries++) {
+		nl = fw_nl_open(err, errlen);
+		if (!nl)
+			return -1;
+		s.s_n = 0;
+		nlh =
+		    fw_req(buf, NFT_MSG_GETRULE, NFPROTO_UNSPEC, NLM_F_DUMP, (uint32_t)time(NULL));
+		rc = fw_nl_talk(nl, nlh, fw_dnat_cb, &s);
+		saved = errno;
+		mnl_socket_close(nl);
+		if (rc == 0)
+			return (int)s.s_n;
+		if (saved != EINTR)
+			break;
 	}
-	return (int)s.s_n;
+	fw_read_error(saved == EINTR ? 0 : saved, err, errlen);
+	return -1;
 }

@@ -9,23 +9,65 @@
 #include "conf.h"
 #include "log.h"
 
-/* One table drives both --help and dispatch, so the help cannot drift. */
+/*
+ * One table drives both --help and dispatch, so the help cannot drift. The
+ * fifth field lists every option of the command that takes a value: keep it
+ * in step with the command's getopt table, or `-c` after such an option would
+ * be taken for the config (`token new -m -c bob`: "-c" is the comment).
+ */
 static const struct cmd cmds[] = {
-	{ "apply", cmd_apply, "",
-	  "program the firewall: protected ports reachable from loopback only" },
-	{ "remove", cmd_remove, "", "delete the tfguard firewall table (idempotent)" },
-	{ "status", cmd_status, "[--json]", "show whether the firewall is installed and current" },
-	{ "print", cmd_print, "", "print the firewall policy as `nft -f` input" },
+	{ "apply", cmd_apply, "[--fallback]",
+	  "program the firewall: protected ports reachable from loopback only", "",
+	  cmd_apply_noconf },
+	{ "remove", cmd_remove, "", "delete the tfguard firewall table (idempotent)", "", NULL },
+	{ "status", cmd_status, "[--json]", "show whether the firewall is installed and current",
+	  "", NULL },
+	{ "print", cmd_print, "", "print the firewall policy as `nft -f` input", "", NULL },
 	{ "check", cmd_check, "[--json] [--junit FILE] [--netns NAME,...]",
-	  "audit the host: firewall, listeners in every namespace, credentials" },
+	  "audit the host: firewall, listeners in every namespace, credentials", "--junit --netns",
+	  NULL },
 	{ "probe", cmd_probe, "[--proxy-port P|--no-proxy] [--timeout MS] HOST[:PORTS]",
-	  "from outside: protected ports closed, proxy speaks TLS and answers 401" },
+	  "from outside: protected ports closed, proxy speaks TLS and answers 401",
+	  "--proxy-port --timeout", NULL },
 	{ "passwd", cmd_passwd, "[-f FILE] [-C COST] [-D|-v] [--stdin] USER",
-	  "add, change, delete (-D) or verify (-v) a user's password (bcrypt)" },
+	  "add, change, delete (-D) or verify (-v) a user's password (bcrypt)",
+	  "-f --file -C --cost", NULL },
 	{ "token", cmd_token,
 	  "[-f FILE] new [-m COMMENT] USER | revoke [--user] USER | revoke --hash PREFIX | list",
-	  "API tokens for auth = token: new prints one once and stores its SHA-256" },
+	  "API tokens for auth = token: new prints one once and stores its SHA-256",
+	  "-f --file -m --comment", NULL },
 };
+
+/*
+ * Does argv[j] (an argument after the command) take the next argument as its
+ * value? valopts: "-f --file ...". A long option may be abbreviated, as
+ * getopt_long allows; a short one may end a cluster (`-Df FILE`).
+ */
+static bool takes_value(const char *arg, const char *valopts)
+{
+	char opt[64];
+	const char *p = valopts;
+	size_t n, k;
+
+	if (strncmp(arg, "--", 2) == 0) {
+		if (strchr(arg, '=') || arg[2] == '\0')
+			return false;
+		for (n = strlen(arg); sscanf(p, " %63s%zn", opt, &k) == 1; p += k)
+			if (strncmp(opt, "--", 2) == 0 && strncmp(opt, arg, n) == 0)
+				return true;
+		return false;
+	}
+	if (arg[0] != '-' || arg[1] == '\0')
+		return false;
+	/* a short cluster: the first letter that takes a value takes the rest of the
+	 * argument, or the next argument when it ends the cluster */
+	for (n = 1; arg[n]; n++) {
+		for (p = valopts; sscanf(p, " %63s%zn", opt, &k) == 1; p += k)
+			if (opt[0] == '-' && opt[1] == arg[n] && opt[2] == '\0')
+				return arg[n + 1] == '\0';
+	}
+	return false;
+}
 
 static void usage(FILE *f)
 {
@@ -97,10 +139,13 @@ int main(int argc, char **argv)
 		warnx("%s: unknown command (see tfguard --help)", argv[optind]);
 		return EXIT_USAGE;
 	}
-	/* -c CONF is also accepted after the command: `tfguard check -c CONF` */
+	/* -c CONF is also accepted after the command: `tfguard check -c CONF`,
+	 * but not as the value of another option */
 	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++) {
-		if ((strcmp(argv[j], "-c") == 0 || strcmp(argv[j], "--config") == 0) &&
-		    j + 1 < argc) {
+		if (takes_value(argv[j], cmds[i].c_valopts)) {
+			j++;
+		} else if ((strcmp(argv[j], "-c") == 0 || strcmp(argv[j], "--config") == 0) &&
+			   j + 1 < argc) {
 			path = argv[j + 1];
 			memmove(&argv[j], &argv[j + 2], (size_t)(argc - j - 1) * sizeof(*argv));
 			argc -= 2;
@@ -113,12 +158,17 @@ int main(int argc, char **argv)
 		}
 	}
 	/* `tfguard -c broken.conf status --help` must still show the help */
-	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++)
-		if (strcmp(argv[j], "-h") == 0 || strcmp(argv[j], "--help") == 0)
+	for (j = optind + 1; j < argc && strcmp(argv[j], "--"); j++) {
+		if (takes_value(argv[j], cmds[i].c_valopts))
+			j++;
+		else if (strcmp(argv[j], "-h") == 0 || strcmp(argv[j], "--help") == 0)
 			help = true;
-	if (help)
+	}
+	if (help) {
 		conf_defaults(&conf);
-	else if (conf_load(&conf, path, errbuf, sizeof(errbuf)) < 0) {
+	} else if (conf_load(&conf, path, errbuf, sizeof(errbuf)) < 0) {
+		if (cmds[i].c_noconf)
+			return cmds[i].c_noconf(path, errbuf, argc - optind, argv + optind);
 		warnx("%s (nothing was changed)", errbuf);
 		return EXIT_ERR;
 	}

@@ -757,6 +757,12 @@ fail:
 
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
+	return conf_load_filter(c, path, NULL, err, errlen);
+}
+
+int conf_load_filter(struct conf *c, const char *path, void (*filter)(char *buf, size_t len),
+		     char *err, size_t errlen)
+{
 	bool optional = path == NULL;
 	struct stat st;
 	size_t len = 0;
@@ -805,6 +811,8 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	c->c_found = true;
+	if (filter)
+		filter(buf, len);
 	rc = conf_load_buf(c, path, buf, len, err, errlen);
 	free(buf);
 	return rc;

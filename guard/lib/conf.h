@@ -136,6 +136,10 @@ void conf_defaults(struct conf *c);
  * "FILE:LINE: message" (or "FILE: message") in err; c is then freed.
  */
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+/* conf_load, with filter (if not NULL) rewriting the file's text in place before
+ * it is parsed (tfguard apply --fallback blanks every section but [guard]). */
+int conf_load_filter(struct conf *c, const char *path, void (*filter)(char *buf, size_t len),
+		     char *err, size_t errlen);
 /*
  * Parses buf over whatever c holds (call conf_defaults() first); name is used
  * in messages. For tests, fuzzing and conf_load().

@@ -298,6 +298,34 @@ static void test_remove_and_fault(void)
 	fw_batch_free(b);
 }
 
+/* apply --fallback: one NEWTABLE with EXCL, so an existing table makes the
+ * kernel refuse the whole batch (EEXIST) instead of replacing it */
+static void test_create_batch(void)
+{
+	struct fw_policy p;
+	struct fw_batch *b;
+	struct parsed m;
+	char err[256];
+	size_t i, tables = 0;
+
+	subtest("create batch (apply --fallback)");
+	policy(&p, "");
+	b = fw_batch_build(&p, FW_OP_CREATE, 0, err, sizeof(err));
+	if (!ok(b != NULL, "batch built"))
+		return;
+	parse_batch(b, &m);
+	is_int(m.n, 2 + 1 + 2 + 3 + 5, "BEGIN, NEWTABLE, set, elements, 3 chains, 5 rules, END");
+	is_int(m.type[1], nft(NFT_MSG_NEWTABLE), "1: NEWTABLE");
+	ok((m.flags[1] & NLM_F_EXCL) && (m.flags[1] & NLM_F_CREATE),
+	   "NEWTABLE with EXCL: refused if the table exists");
+	for (i = 1; i + 1 < m.n; i++)
+		if (m.type[i] == nft(NFT_MSG_NEWTABLE) || m.type[i] == nft(NFT_MSG_DELTABLE))
+			tables++;
+	is_int(tables, 1, "no DELTABLE: an installed table can never be replaced");
+	is_int(m.type[2], nft(NFT_MSG_NEWSET), "2: NEWSET");
+	fw_batch_free(b);
+}
+
 static void test_digest_and_print(void)
 {
 	struct fw_policy a, b;
@@ -346,6 +374,7 @@ int main(void)
 			 "[guard]\nprotected_ports = 1, 8500, 65535\nstrict = yes\n", 6);
 	test_rule_shapes();
 	test_remove_and_fault();
+	test_create_batch();
 	test_digest_and_print();
 	return done_testing();
 }
