@@ -74,6 +74,7 @@ enum policy_reason {
 	POLICY_R_BAD_LENGTH,
 	POLICY_R_BAD_FAMILY,
 	POLICY_R_KERNEL_PORT,
+	POLICY_R_PORT_UNSEEN,
 };
 
 struct policy_decision {
@@ -109,6 +110,9 @@ static inline const char *policy_reason_text(enum policy_reason r)
 	case POLICY_R_KERNEL_PORT:
 		return "the kernel chose a protected port for a port-0 bind on a non-loopback "
 		       "address (a protected port inside ip_local_port_range?)";
+	case POLICY_R_PORT_UNSEEN:
+		return "no port yet on a non-loopback address: listen() would pick one unchecked "
+		       "(IP_BIND_ADDRESS_NO_PORT)";
 	}
 	return "?";
 }
@@ -311,8 +315,9 @@ static inline void policy_decide(const struct policy *p, int domain, int v6only,
  * a port-0 bind, or listen()'s own autobind, lets the kernel pick the port
  * from ip_local_port_range after the bind was decided, so a protected port can
  * only show up now. Anything the bind policy would not have allowed as it is
- * (a protected port on a non-loopback address above all) is refused:
- * the socket stays bound but never listens there.
+ * (a protected port on a non-loopback address above all) is refused, and so is
+ * a non-loopback address still without a port (IP_BIND_ADDRESS_NO_PORT: the
+ * port would be picked by listen() itself): the socket never listens there.
  */
 static inline void policy_check_bound(const struct policy *p, int domain, int v6only,
 				      const void *addr, size_t len, struct policy_decision *d)
@@ -320,6 +325,11 @@ static inline void policy_check_bound(const struct policy *p, int domain, int v6
 	policy_decide(p, domain, v6only, addr, len, d);
 	if (d->d_verdict == POLICY_REWRITE)
 		policy_refuse(d, POLICY_R_KERNEL_PORT, EACCES);
+	/* still no port after the autobind bind: IP_BIND_ADDRESS_NO_PORT defers it to
+	 * listen(), where nobody sees it; only loopback cannot go wrong then */
+	else if (d->d_verdict == POLICY_ALLOW && d->d_orig.ep_port == 0 &&
+		 d->d_reason != POLICY_R_LOOPBACK)
+		policy_refuse(d, POLICY_R_PORT_UNSEEN, EACCES);
 }
 
 static inline long policy_parse_port(const char *s, size_t n)

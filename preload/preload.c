@@ -235,8 +235,11 @@ static int pl_listen(int fd, int backlog)
 			errno = d.d_errno;
 			return -1;
 		}
-		if (pl_real_bind(fd, (const struct sockaddr *)&ss, l) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
+		/* EINVAL: an address is bound, its port deferred (IP_BIND_ADDRESS_NO_PORT) */
+		if (pl_real_bind(fd, (const struct sockaddr *)&ss, l) < 0 && errno != EINVAL)
+			return -1;
+		l = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
 			return -1;
 	}
 	/* A port-0 bind took its port from the kernel after bind() decided. */

@@ -156,22 +156,31 @@ static bool sv_same_ns(int proc, const char *what)
 	return !(a.stx_mask & b.stx_mask & STATX_MNT_ID) || a.stx_mnt_id == b.stx_mnt_id;
 }
 
+/*
+ * ip_unprivileged_port_start of our network namespace. A kernel without it
+ * (before 4.11) has the fixed 1024; any other failure counts every port as
+ * privileged (closed, not open).
+ */
 static int sv_read_port_start(void)
 {
-	char buf[16];
+	char buf[16], *end;
 	ssize_t n;
-	int fd, v = 1024;
+	long v;
+	int fd;
 
 	fd = open("/proc/sys/net/ipv4/ip_unprivileged_port_start", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return v;
+		return errno == ENOENT ? 1024 : 65536;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		v = atoi(buf);
-	}
-	return v;
+	if (n <= 0)
+		return 65536;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (end == buf || (*end != '\n' && *end != '\0') || errno || v < 0 || v > 65536)
+		return 65536;
+	return (int)v;
 }
 
 /*
@@ -187,9 +196,15 @@ static int sv_unprivileged_port_start(int sock)
 	int ns, p[2], v = 65536, st;
 	pid_t pid;
 
+	/*
+	 * SIOCGSKNS needs CAP_NET_ADMIN. Without it (tfguard-run not root) our own
+	 * namespace's value is used: our bind is then made without privileges of
+	 * our own, and the kernel checks it against the socket's namespace anyway.
+	 */
 	ns = ioctl(sock, SIOCGSKNS);
 	if (ns < 0)
-		return errno == ENOTTY || errno == EINVAL ? sv_read_port_start() : v;
+		return errno == ENOTTY || errno == EINVAL || errno == EPERM ? sv_read_port_start()
+									    : v;
 	if (statx(AT_FDCWD, "/proc/self/ns/net", 0, STATX_INO, &a) == 0 &&
 	    statx(ns, "", AT_EMPTY_PATH, STATX_INO, &b) == 0 && a.stx_ino == b.stx_ino &&
 	    a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor) {
@@ -830,9 +845,16 @@ static void sv_listen(struct supervise *sv)
 				goto out;
 			}
 			/* the autobind listen() would make, done first so that the
-			 * port the kernel picks is checked before anything listens */
-			if (bind(c.c_sock, (const struct sockaddr *)&ss, l) < 0 ||
-			    getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
+			 * port the kernel picks is checked before anything listens
+			 * (EINVAL: an address is bound already, its port deferred by
+			 * IP_BIND_ADDRESS_NO_PORT; policy_check_bound sees port 0) */
+			if (bind(c.c_sock, (const struct sockaddr *)&ss, l) < 0 &&
+			    errno != EINVAL) {
+				sv_answer(resp, errno);
+				goto out;
+			}
+			l = sizeof(ss);
+			if (getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
 				sv_answer(resp, errno);
 				goto out;
 			}

@@ -114,6 +114,18 @@ out=$(netns_bind 2500 "$RUN" -- 2>/dev/null)
 check "under tfguard-run: 2500 is above that namespace's start and binds ($out)" \
 	grep -qx "bound 0.0.0.0:2500" <<<"$out"
 
+say "-- tfguard-run itself running as nobody (no CAP_NET_ADMIN for SIOCGSKNS)"
+nobody_run() {
+	in_ns "$SRV" setpriv --reuid=65534 --regid=65534 --clear-groups "$RUN" -c /dev/null -- \
+		"$H/bindtest-static" 0.0.0.0 "$1" 2>"$TFG_TMP/err"
+}
+out=$(nobody_run 8080)
+check "nobody's tfguard-run: 0.0.0.0:8080 binds ($out)" test "$out" = "bound 0.0.0.0:8080"
+out=$(nobody_run 8501)
+check "nobody's tfguard-run: 0.0.0.0:8501 lands on loopback ($out)" test "$out" = "bound 127.0.0.1:8501"
+out=$(nobody_run 80)
+check "nobody's tfguard-run: port 80 refused ($out)" grep -q "Permission denied" <<<"$out"
+
 say "-- a port the kernel picks (port-0 bind, listen autobind) that is protected"
 # The server namespace is this test's own: narrowing its ephemeral range to the
 # protected port makes the kernel hand out exactly 8501 (v4 and v6).
@@ -123,14 +135,19 @@ import errno, socket, sys
 fam = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
 s = socket.socket(fam)
 try:
+    if sys.argv[1] in ("noport", "noport-lo"):
+        # IP_BIND_ADDRESS_NO_PORT: a bind without a port, listen() picks it
+        s.setsockopt(socket.SOL_IP, 24, 1)
     if sys.argv[1] == "bind0":
         s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+    if sys.argv[1] == "noport-lo":
+        s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
     s.listen()
     print("listening", s.getsockname()[0], s.getsockname()[1])
 except OSError as e:
     print("refused", errno.errorcode.get(e.errno, e.errno))
 PYEOF
-for how in listen bind0; do
+for how in listen bind0 noport; do
 	for v in 4 6; do
 		out=$(in_ns "$SRV" "$PY" "$TFG_TMP/eph.py" $how $v 2>&1)
 		check "control ($how, IPv$v): without tfguard-run the kernel picks the protected port ($out)" \
@@ -144,9 +161,15 @@ for how in listen bind0; do
 			out=$(in_ns "$SRV" "${pre[@]}" "$PY" "$TFG_TMP/eph.py" $how $v 2>"$TFG_TMP/err")
 			check "$how, IPv$v, $layer: listen on the kernel-picked protected port refused ($out)" \
 				test "$out" = "refused EACCES"
-			check "... and logged with the reason" grep -q "ip_local_port_range" "$TFG_TMP/err"
+			check "... and logged with the reason" \
+				grep -Eq "ip_local_port_range|IP_BIND_ADDRESS_NO_PORT" "$TFG_TMP/err"
 		done
 	done
+done
+for v in 4 6; do
+	out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/eph.py" noport-lo $v 2>/dev/null)
+	check "IP_BIND_ADDRESS_NO_PORT on loopback (IPv$v): listens, whatever port ($out)" \
+		grep -Eq "^listening (127.0.0.1|::1) 8501$" <<<"$out"
 done
 in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
 out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/eph.py" listen 4 2>/dev/null)

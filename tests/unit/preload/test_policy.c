@@ -165,6 +165,16 @@ static void test_check_bound(void)
 		     "[::ffff:127.0.0.1]:8501 listens");
 	expect_bound(AF_INET, 0, "0.0.0.0", 40000, POLICY_ALLOW, POLICY_R_UNPROTECTED,
 		     "0.0.0.0:40000 listens");
+	expect_bound(AF_INET, 0, "0.0.0.0", 0, POLICY_REFUSE, POLICY_R_PORT_UNSEEN,
+		     "0.0.0.0 without a port (IP_BIND_ADDRESS_NO_PORT): refused");
+	expect_bound(AF_INET6, 0, "::", 0, POLICY_REFUSE, POLICY_R_PORT_UNSEEN,
+		     "[::] without a port: refused");
+	expect_bound(AF_INET, 0, "10.0.0.1", 0, POLICY_REFUSE, POLICY_R_PORT_UNSEEN,
+		     "10.0.0.1 without a port: refused");
+	expect_bound(AF_INET, 0, "127.0.0.1", 0, POLICY_ALLOW, POLICY_R_LOOPBACK,
+		     "127.0.0.1 without a port: listens (loopback, any port)");
+	expect_bound(AF_INET6, 0, "::1", 0, POLICY_ALLOW, POLICY_R_LOOPBACK,
+		     "[::1] without a port: listens");
 	ok(strstr(policy_reason_text(POLICY_R_KERNEL_PORT), "ip_local_port_range") != NULL,
 	   "the reason names ip_local_port_range");
 }
