@@ -152,6 +152,9 @@ static bool cmd_section_header(const char *s, size_t n, bool *guard)
 	return true; /* a broken header ends [guard] all the same */
 }
 
+/* whether cmd_keep_guard() saw a [guard] header (a misspelled one keeps nothing) */
+static bool cmd_saw_guard;
+
 /* conf_load_filter(): keeps the [guard] section(s) alone. Every other line is
  * blanked (spaces), so line numbers in messages stay right. */
 static void cmd_keep_guard(char *buf, size_t len)
@@ -159,12 +162,15 @@ static void cmd_keep_guard(char *buf, size_t len)
 	bool in_guard = false, guard;
 	size_t off, n;
 
+	cmd_saw_guard = false;
 	for (off = 0; off < len; off += n + 1) {
 		char *nl = memchr(buf + off, '\n', len - off);
 
 		n = nl ? (size_t)(nl - (buf + off)) : len - off;
-		if (cmd_section_header(buf + off, n, &guard))
+		if (cmd_section_header(buf + off, n, &guard)) {
 			in_guard = guard;
+			cmd_saw_guard |= guard;
+		}
 		if (!in_guard)
 			memset(buf + off, ' ', n);
 	}
@@ -212,7 +218,11 @@ int cmd_apply_noconf(const char *path, const char *why, int argc, char **argv)
 	if (!path)
 		path = CONF_DEFAULT_PATH;
 	if (conf_load_filter(&c, path, cmd_keep_guard, gerr, sizeof(gerr)) == 0) {
-		snprintf(source, sizeof(source), "the [guard] section of %s alone", path);
+		if (cmd_saw_guard)
+			snprintf(source, sizeof(source), "the [guard] section of %s alone", path);
+		else
+			snprintf(source, sizeof(source),
+				 "the built-in defaults, as %s has no [guard] section", path);
 	} else {
 		conf_defaults(&c);
 		snprintf(source, sizeof(source),

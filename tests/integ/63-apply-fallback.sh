@@ -85,6 +85,13 @@ fresh_fallback "$crlf"
 says "$crlf:4: workers"
 says "TCP ports 9000 reachable from loopback only, strict forwarding, from the [guard] section of $crlf alone"
 
+say "a misspelled [guard] header: the built-in defaults, and it says so"
+typo=$TFG_TMP/typo.conf
+printf '[gaurd]\nprotected_ports = 9000\n' >"$typo"
+fresh_fallback "$typo"
+says "$typo:1:"
+says "TCP ports 8500, 8501 reachable from loopback only, from the built-in defaults, as $typo has no [guard] section"
+
 say "an unreadable config: the built-in defaults"
 fresh_fallback "$TFG_TMP/missing.conf"
 says "$TFG_TMP/missing.conf: No such file or directory"
