@@ -22,6 +22,17 @@ gx_stub() {
 }
 
 gx_conf() { px_conf "backend_grpc = 127.0.0.1:$GSTUB_PORT" "$@"; }
+# gx_reload KEY=VALUE...: rewrite the config (as gx_conf) and SIGHUP the proxy, waiting
+# until it logged the reload
+gx_reload() {
+	local r0
+	r0=$(grep -c reloaded "$PX_LOG")
+	gx_conf "$@"
+	kill -HUP "$PX_PID"
+	poll 5000 bash -c "[ \$(grep -c reloaded '$PX_LOG') -gt $r0 ]" || fail "no reload"
+}
+# px_limited LIMIT: the proxy's tfguard_proxy_limited_total{limit="LIMIT"}
+px_limited() { curl -s "http://127.0.0.1:$PX_ADMIN/metrics" | sed -n "s/^tfguard_proxy_limited_total{limit=\"$1\"} //p"; }
 
 gcall() { "$PY" "$GCLIENT" "127.0.0.1:$PX_PORT" "$@" --ca "$TFG_TMP/cert.pem"; }
 gdirect() { "$PY" "$GCLIENT" "127.0.0.1:$GSTUB_PORT" "$@"; }

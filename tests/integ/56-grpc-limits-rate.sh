@@ -26,14 +26,6 @@ nlog() { grep '"method":"GRPC"' "$PX_ACCESS" | grep '"status":429' | grep -c "\"
 # logged LIMIT N: poll until there are N such lines (the log is written after the answer)
 nlog_is() { [ "$(nlog "$1")" = "$2" ]; }
 logged() { poll 3000 nlog_is "$1" "$2"; }
-limited() { curl -s "http://127.0.0.1:$PX_ADMIN/metrics" | sed -n "s/^tfguard_proxy_limited_total{limit=\"$1\"} //p"; }
-reload() {
-	local r0
-	r0=$(grep -c reloaded "$PX_LOG")
-	gx_conf "$@"
-	kill -HUP "$PX_PID"
-	poll 5000 bash -c "[ \$(grep -c reloaded '$PX_LOG') -gt $r0 ]" || fail "no reload"
-}
 
 # --- user rate: one bucket for gRPC and REST ----------------------------------------------
 n0=$(grec_count)
@@ -45,7 +37,7 @@ check "the stand-in saw 3 ($(($(grec_count) - n0)))" [ $(($(grec_count) - n0)) =
 check "access log: the refused call is status 429 with limit user" logged user 1
 check "alice over REST after that → 429 (the same bucket)" expect_code 429 -u alice:alice-pw "$(PURL /v1/models/fraud)"
 check "... with Retry-After" grep -qi '^Retry-After: [1-9]' < <(pcurl -D - -o /dev/null -u alice:alice-pw "$(PURL /v1/models/fraud)")
-check "metrics: limited{user} = 3 (1 gRPC + 2 REST)" [ "$(limited user)" = 3 ]
+check "metrics: limited{user} = 3 (1 gRPC + 2 REST)" [ "$(px_limited user)" = 3 ]
 
 # --- model rate ----------------------------------------------------------------------------
 check "bob m2 (model.m2 = 2r/m) 1 → OK" expect_grpc OK $P --user bob:bob-pw --model m2
@@ -54,10 +46,10 @@ n0=$(grec_count)
 check "bob m2 3 → RESOURCE_EXHAUSTED" expect_grpc RESOURCE_EXHAUSTED $P --user bob:bob-pw --model m2
 check "... not forwarded" [ "$(grec_count)" = "$n0" ]
 check "access log: limit model" logged model 1
-check "metrics: limited{model} = 1" [ "$(limited model)" = 1 ]
+check "metrics: limited{model} = 1" [ "$(px_limited model)" = 1 ]
 
 # --- client address ------------------------------------------------------------------------
-reload 'auth_fail_limit = 2' 'auth_fail_window = 60s' '[limits]' 'client = 2r/m'
+gx_reload 'auth_fail_limit = 2' 'auth_fail_window = 60s' '[limits]' 'client = 2r/m'
 check "client = 2r/m: call 1 from 127.0.0.1 → OK" expect_grpc OK $P --user bob:bob-pw --model m1
 check "call 2 → OK" expect_grpc OK $P --user bob:bob-pw --model m1
 n0=$(grec_count)
@@ -67,10 +59,10 @@ check "... neither forwarded" [ "$(grec_count)" = "$n0" ]
 check "access log: limit client" logged client 2
 check "REST from 127.0.0.1 → 429 (the address's one bucket)" expect_code 429 -u bob:bob-pw "$(PURL /v1/models/fraud)"
 check "REST from 127.0.0.2 → 200 (another address)" expect_code 200 --interface 127.0.0.2 -u bob:bob-pw "$(PURL /v1/models/fraud)"
-check "metrics: limited{client} = 3" [ "$(limited client)" = 3 ]
+check "metrics: limited{client} = 3" [ "$(px_limited client)" = 3 ]
 
 # --- the failed-login throttle, named in the access log (last: it blocks 127.0.0.1) -------
-reload 'auth_fail_limit = 2' 'auth_fail_window = 60s'
+gx_reload 'auth_fail_limit = 2' 'auth_fail_window = 60s'
 # 6 different wrong passwords at once on one connection: 2 are verified (their address's
 # in-flight guesses), the other 4 refused at once while those are being verified
 out=$("$PY" - "$PX_PORT" "$TFG_TMP/cert.pem" <<'EOF'

@@ -18,17 +18,9 @@ gx_conf '[limits]' 'inflight = 2'
 px_start
 P=/tensorflow.serving.PredictionService/Predict
 j() { "$PY" -c "import json,sys; r=json.loads(sys.argv[1]); print($2)" "$1"; }
-limited() { curl -s "http://127.0.0.1:$PX_ADMIN/metrics" | sed -n "s/^tfguard_proxy_limited_total{limit=\"$1\"} //p"; }
 # nlog: gRPC calls in the access log refused (429) by the in-flight limit
 nlog() { grep '"method":"GRPC"' "$PX_ACCESS" | grep '"status":429' | grep -c '"limit":"inflight"'; }
 nlog_is() { [ "$(nlog)" = "$1" ]; }
-reload() {
-	local r0
-	r0=$(grep -c reloaded "$PX_LOG")
-	gx_conf "$@"
-	kill -HUP "$PX_PID"
-	poll 5000 bash -c "[ \$(grep -c reloaded '$PX_LOG') -gt $r0 ]" || fail "no reload"
-}
 ok_now() { QUIET=1 expect_grpc OK $P --user alice:alice-pw --model m1; }
 
 check "warm-up (credential cache)" expect_grpc OK $P --user alice:alice-pw --model m1
@@ -42,7 +34,7 @@ check "5 slow calls at once, inflight = 2: 2 OK, 3 RESOURCE_EXHAUSTED ($codes)" 
 check "the stand-in saw 2 ($(($(grec_count) - n0)))" [ $(($(grec_count) - n0)) = 2 ]
 check "the 2 admitted ran in parallel, not one after the other ($ms ms < 8000)" [ "$ms" -lt 8000 ]
 check "access log: 3 refusals with limit inflight" poll 3000 nlog_is 3
-check "metrics: limited{inflight} = 3" [ "$(limited inflight)" = 3 ]
+check "metrics: limited{inflight} = 3" [ "$(px_limited inflight)" = 3 ]
 
 say "alice's two slots busy: bob is not affected, alice is refused"
 gcall $P --user alice:alice-pw --model slow --concurrent 2 >"$TFG_TMP/bg.json" &
@@ -54,7 +46,7 @@ check "alice → RESOURCE_EXHAUSTED" expect_grpc RESOURCE_EXHAUSTED $P --user al
 wait "$bgc"
 check "... and her two slow calls ended OK" grep -q '"codes": \["OK", "OK"\]' "$TFG_TMP/bg.json"
 
-reload '[limits]' 'inflight = 1'
+gx_reload '[limits]' 'inflight = 1'
 say "a call cancelled by its client (deadline 0.3 s) gives its slot back"
 check "the slow call is cancelled (DEADLINE_EXCEEDED)" expect_grpc DEADLINE_EXCEEDED $P --user alice:alice-pw --model slow --timeout 0.3
 # the stand-in got the call at most 0.3 s before the client gave up: it would answer ≥ 3.7 s
@@ -80,8 +72,8 @@ check "after the kill the slot comes back ($left ms left before the stand-in wou
 say "slot back after $(($(date +%s%3N) - t0)) ms"
 
 say "with a queue configured gRPC calls still do not wait; each refusal is counted"
-reload '[limits]' 'inflight = 1' 'queue = 5' 'queue_timeout = 3s'
-l0=$(limited inflight)
+gx_reload '[limits]' 'inflight = 1' 'queue = 5' 'queue_timeout = 3s'
+l0=$(px_limited inflight)
 a0=$(nlog)
 n0=$(grec_count)
 t0=$(date +%s%3N)
@@ -92,7 +84,7 @@ check "3 slow calls at once, inflight = 1, queue = 5: OK + 2 RESOURCE_EXHAUSTED 
 	[ "$codes" = "OK RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED" ]
 check "none waited for the first (all done in $ms ms < 8000)" [ "$ms" -lt 8000 ]
 check "the stand-in saw 1" [ $(($(grec_count) - n0)) = 1 ]
-check "metrics: limited{inflight} +2 ($l0 → $(limited inflight))" [ $(($(limited inflight) - l0)) = 2 ]
+check "metrics: limited{inflight} +2 ($l0 → $(px_limited inflight))" [ $(($(px_limited inflight) - l0)) = 2 ]
 check "access log: 2 more refusals with limit inflight" poll 3000 nlog_is $((a0 + 2))
 check "no slot or queue place leaked: a call now → OK" expect_grpc OK $P --user alice:alice-pw --model m1
 pass
