@@ -29,8 +29,6 @@
 
 #define H2_WINDOW      (256u << 10) /* per stream, both sides */
 #define H2_CONN_WINDOW (1u << 20)   /* per client connection */
-/* what streams waiting for early budget may hold acknowledged on the connection window only */
-#define H2_WAIT_MAX (8u << 20)
 /*
  * Per backend connection: it is shared, so one client that stops reading must not close
  * it for the others. Its streams can hold at most H2_WINDOW each; the connection window
@@ -230,7 +228,6 @@ struct h2conn {
 	bool hc_draining; /* GOAWAY sent */
 	bool hc_in_run;
 	size_t hc_early;	  /* sum of s_req_early and s_req_resv */
-	size_t hc_cacked;	  /* sum of s_req_cacked, at most H2_WAIT_MAX */
 	bool hc_recheck;	  /* hc_early went down: streams waiting for budget may go on */
 	uint64_t hc_rst_tokens_m; /* milli-tokens */
 	uint64_t hc_rst_last_ms;
@@ -414,28 +411,22 @@ static void h2_req_ack(struct h2stream *s, size_t n)
 			(void)nghttp2_session_consume(hc->hc_s, s->s_id, n - c);
 	}
 	s->s_req_cacked -= c;
-	hc->hc_cacked -= c;
 	s->s_req_owed -= n;
 }
 
 /*
  * A stream that waits (for early budget) keeps its own window closed, but must not hold
  * the connection's: its owed bytes are acknowledged on the connection window only. What
- * it can buffer stays bounded by its stream window (H2_WINDOW), and what all waiting
- * streams of a connection buffer that way by H2_WAIT_MAX (past it they hold the
- * connection window as before). A stream being freed (all) gives everything back.
+ * it can buffer stays bounded by its stream window (H2_WINDOW).
  */
-static void h2_req_ack_conn(struct h2stream *s, bool all)
+static void h2_req_ack_conn(struct h2stream *s)
 {
 	struct h2conn *hc = s->s_hc;
 	size_t n = s->s_req_owed - s->s_req_cacked;
 
-	if (!all && n > H2_WAIT_MAX - hc->hc_cacked)
-		n = H2_WAIT_MAX - hc->hc_cacked;
 	if (n > 0 && hc->hc_s != NULL)
 		(void)nghttp2_session_consume_connection(hc->hc_s, n);
-	s->s_req_cacked += n;
-	hc->hc_cacked += n;
+	s->s_req_cacked = s->s_req_owed;
 }
 
 /* Gives back what s held on the client connection's window for bytes it will never send. */
@@ -488,9 +479,8 @@ static void h2_stream_free(struct h2stream *s)
 		limit_inflight_release(w->w_px->px_limit, s->s_user, s->s_user_len);
 	h2_stream_unlink_up(s);
 	h2_early_give(hc, s->s_req_early + s->s_req_resv);
-	/* bytes it never acknowledged must not shrink the connection's window */
-	h2_req_ack_conn(s, true);
-	hc->hc_cacked -= s->s_req_cacked;
+	h2_req_ack_conn(
+	    s); /* bytes it never acknowledged must not shrink the connection's window */
 	if (s->s_begun)
 		h2_log_stream(s);
 	h2buf_free(&s->s_authz, true);
@@ -976,8 +966,7 @@ static void h2_stream_early(struct h2stream *s)
 		if (need > 5 + h2_cfg(hc)->p_grpc_max_message)
 			return; /* refused by h2_stream_message */
 		if (hc->hc_early + need > h2_cfg(hc)->p_grpc_max_message + H2_CONN_WINDOW) {
-			h2_req_ack_conn(
-			    s, false); /* wait for budget, not on the connection's window */
+			h2_req_ack_conn(s); /* wait for budget, without the connection's window */
 			return;
 		}
 		s->s_req_resv = (size_t)need;
