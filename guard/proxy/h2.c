@@ -417,7 +417,10 @@ static void h2_req_ack(struct h2stream *s, size_t n)
 /*
  * A stream that waits (for early budget) keeps its own window closed, but must not hold
  * the connection's: its owed bytes are acknowledged on the connection window only. What
- * it can buffer stays bounded by its stream window (H2_WINDOW).
+ * it can buffer stays bounded by its stream window (H2_WINDOW), so all waiting streams of
+ * a connection by grpc_max_streams x H2_WINDOW. (A smaller cap for all of them would bring
+ * the stall back: past it, waiting streams would close the connection window again and
+ * the streams holding the budget could never finish.)
  */
 static void h2_req_ack_conn(struct h2stream *s)
 {
