@@ -184,7 +184,7 @@ check-integ: $(PROGS) $(HELPER_BINS)
 # proxy on its auth, parser, backend-failure, throttle, keep-alive, garbage, mTLS, token and
 # auth-method tests (a sanitizer report in its log fails the test: tests/helpers/proxy_env.sh
 # pass_hook)
-SAN_INTEG ?= 10 11 13 15 63 64 30 32 34 36 38 39 44 45 46 47 50 51 52 53 54 55 56 65
+SAN_INTEG ?= 10 11 13 15 63 64 30 32 34 36 38 39 44 45 46 47 50 51 52 53 54 55 56 65 66
 check-integ-san:
 	@TESTS="$(SAN_INTEG)" tests/integ/run.sh build/san
 
