@@ -332,6 +332,77 @@ static inline void policy_check_bound(const struct policy *p, int domain, int v6
 		policy_refuse(d, POLICY_R_PORT_UNSEEN, EACCES);
 }
 
+typedef int (*policy_bind_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*policy_listen_fn)(int, int);
+
+/*
+ * listen(fd, backlog) on an inet socket of family `domain`, guarded; do_bind and
+ * do_listen are the real calls. The kernel picks a port for a socket without one
+ * only inside listen(), after any decision; so:
+ *   - where an autobind of the socket's address would be allowed, it is made first, with
+ *     a bind of that address and port 0: on a socket without a port (never bound, or one
+ *     whose port a refused connect() gave back while getsockname() still shows it) it
+ *     takes the port now; on a bound one it fails with EINVAL and changes nothing; where
+ *     it would be refused (--allow-bind), a socket showing port 0 is refused at once;
+ *   - the address then held is checked (policy_check_bound) before listening;
+ *   - after listen() it is checked again (a thread racing us could have changed the
+ *     socket meanwhile): a socket found listening where it may not is shut down.
+ * Datagram sockets cannot listen: passed through for the kernel's own error.
+ * Returns 0 (listening), 1 (refused: d says why, ss/len the address), or -1 (errno).
+ */
+static inline int policy_listen(const struct policy *p, int fd, int domain, int v6only, int backlog,
+				policy_bind_fn do_bind, policy_listen_fn do_listen,
+				struct sockaddr_storage *ss, socklen_t *len,
+				struct policy_decision *d)
+{
+	struct sockaddr_storage zero;
+	socklen_t zlen, tl = sizeof(int);
+	int type = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return -1;
+	if (type == SOCK_DGRAM)
+		return do_listen(fd, backlog) < 0 ? -1 : 0;
+	memset(ss, 0, sizeof(*ss));
+	*len = sizeof(*ss);
+	if (getsockname(fd, (struct sockaddr *)ss, len) < 0)
+		return -1;
+	zero = *ss;
+	zlen = *len;
+	if (zero.ss_family == AF_INET)
+		((struct sockaddr_in *)&zero)->sin_port = 0;
+	else if (zero.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&zero)->sin6_port = 0;
+	policy_decide(p, domain, v6only, &zero, zlen, d);
+	if (d->d_verdict != POLICY_REFUSE) {
+		if (do_bind(fd, (const struct sockaddr *)&zero, zlen) < 0 && errno != EINVAL)
+			return -1;
+		*len = sizeof(*ss);
+		if (getsockname(fd, (struct sockaddr *)ss, len) < 0)
+			return -1;
+	} else if (memcmp(ss, &zero, zlen) == 0) {
+		*ss = zero; /* listen() would autobind where a bind is refused */
+		*len = zlen;
+		return 1;
+	}
+	policy_check_bound(p, domain, v6only, ss, *len, d);
+	if (d->d_verdict == POLICY_REFUSE)
+		return 1;
+	if (do_listen(fd, backlog) < 0)
+		return -1;
+	*len = sizeof(*ss);
+	if (getsockname(fd, (struct sockaddr *)ss, len) < 0) {
+		(void)shutdown(fd, SHUT_RDWR);
+		return -1;
+	}
+	policy_check_bound(p, domain, v6only, ss, *len, d);
+	if (d->d_verdict == POLICY_REFUSE) {
+		(void)shutdown(fd, SHUT_RDWR); /* stops a TCP listener */
+		return 1;
+	}
+	return 0;
+}
+
 static inline long policy_parse_port(const char *s, size_t n)
 {
 	long v = 0;

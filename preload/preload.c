@@ -208,7 +208,7 @@ static int pl_listen(int fd, int backlog)
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof(ss);
 	struct policy_decision d;
-	int domain;
+	int domain, r;
 
 	pthread_once(&pl_once, pl_init);
 	if (!pl_real_listen) {
@@ -222,34 +222,17 @@ static int pl_listen(int fd, int backlog)
 		errno = EACCES;
 		return -1;
 	}
-	memset(&ss, 0, sizeof(ss));
-	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
-		return -1;
-	/* Port 0: listen() would autobind the wildcard. Decided like that bind, and
-	 * made here first, so the port the kernel picks is checked below. */
-	if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
-	    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
-		policy_decide(&pl_policy, domain, pl_v6only(fd, domain), &ss, l, &d);
-		if (d.d_verdict == POLICY_REFUSE) {
-			pl_log("listen (autobind)", &ss, l, &d);
-			errno = d.d_errno;
-			return -1;
-		}
-		/* EINVAL: an address is bound, its port deferred (IP_BIND_ADDRESS_NO_PORT) */
-		if (pl_real_bind(fd, (const struct sockaddr *)&ss, l) < 0 && errno != EINVAL)
-			return -1;
-		l = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0)
-			return -1;
-	}
-	/* A port-0 bind took its port from the kernel after bind() decided. */
-	policy_check_bound(&pl_policy, domain, pl_v6only(fd, domain), &ss, l, &d);
-	if (d.d_verdict == POLICY_REFUSE) {
+	/* under tfguard-run's filter the supervisor makes the same checks (and the bind) */
+	if (pl_supervised)
+		return pl_real_listen(fd, backlog);
+	r = policy_listen(&pl_policy, fd, domain, pl_v6only(fd, domain), backlog, pl_real_bind,
+			  pl_real_listen, &ss, &l, &d);
+	if (r == 1) {
 		pl_log("listen", &ss, l, &d);
 		errno = d.d_errno;
 		return -1;
 	}
-	return pl_real_listen(fd, backlog);
+	return r;
 }
 
 PL_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)

@@ -183,6 +183,25 @@ static int sv_read_port_start(void)
 	return (int)v;
 }
 
+/* Whether sock lives in our network namespace, by SO_NETNS_COOKIE (5.14+; an
+ * older kernel cannot tell: then yes, as before the namespace was looked at). */
+static bool sv_same_netns(int sock)
+{
+	uint64_t a = 0, b = 0;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+	int own;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &a, &la) < 0)
+		return errno == ENOPROTOOPT;
+	own = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (own < 0)
+		return false;
+	if (getsockopt(own, SOL_SOCKET, SO_NETNS_COOKIE, &b, &lb) < 0)
+		b = ~a;
+	close(own);
+	return a == b;
+}
+
 /*
  * ip_unprivileged_port_start of the network namespace the socket lives in: the
  * kernel checks a bind against that one, not ours. Another namespace's value is
@@ -197,14 +216,16 @@ static int sv_unprivileged_port_start(int sock)
 	pid_t pid;
 
 	/*
-	 * SIOCGSKNS needs CAP_NET_ADMIN. Without it (tfguard-run not root) our own
-	 * namespace's value is used: our bind is then made without privileges of
-	 * our own, and the kernel checks it against the socket's namespace anyway.
+	 * SIOCGSKNS needs CAP_NET_ADMIN. Without it (tfguard-run not root, or root
+	 * without it) the namespace is compared by its cookie: our own value is used
+	 * only for a socket of our namespace; another one counts every port as
+	 * privileged.
 	 */
 	ns = ioctl(sock, SIOCGSKNS);
+	if (ns < 0 && errno == EPERM)
+		return sv_same_netns(sock) ? sv_read_port_start() : v;
 	if (ns < 0)
-		return errno == ENOTTY || errno == EINVAL || errno == EPERM ? sv_read_port_start()
-									    : v;
+		return errno == ENOTTY || errno == EINVAL ? sv_read_port_start() : v;
 	if (statx(AT_FDCWD, "/proc/self/ns/net", 0, STATX_INO, &a) == 0 &&
 	    statx(ns, "", AT_EMPTY_PATH, STATX_INO, &b) == 0 && a.stx_ino == b.stx_ino &&
 	    a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor) {
@@ -830,42 +851,14 @@ static void sv_listen(struct supervise *sv)
 		goto out;
 	}
 	if (c.c_domain == AF_INET || c.c_domain == AF_INET6) {
-		memset(&ss, 0, sizeof(ss));
-		if (getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
-			sv_answer(resp, errno);
-			goto out;
-		}
-		if ((ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_port == 0) ||
-		    (ss.ss_family == AF_INET6 && ((struct sockaddr_in6 *)&ss)->sin6_port == 0)) {
-			policy_decide(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain),
-				      &ss, l, &d);
-			if (d.d_verdict == POLICY_REFUSE) {
-				sv_log(&c, "listen (autobind)", &ss, l, &d, d.d_errno);
-				sv_answer(resp, d.d_errno);
-				goto out;
-			}
-			/* the autobind listen() would make, done first so that the
-			 * port the kernel picks is checked before anything listens
-			 * (EINVAL: an address is bound already, its port deferred by
-			 * IP_BIND_ADDRESS_NO_PORT; policy_check_bound sees port 0) */
-			if (bind(c.c_sock, (const struct sockaddr *)&ss, l) < 0 &&
-			    errno != EINVAL) {
-				sv_answer(resp, errno);
-				goto out;
-			}
-			l = sizeof(ss);
-			if (getsockname(c.c_sock, (struct sockaddr *)&ss, &l) < 0) {
-				sv_answer(resp, errno);
-				goto out;
-			}
-		}
-		policy_check_bound(sv->sv_policy, c.c_domain, sv_v6only(c.c_sock, c.c_domain), &ss,
-				   l, &d);
-		if (d.d_verdict == POLICY_REFUSE) {
+		/* on our duplicate: a dup2() onto the fd number changes nothing */
+		e = policy_listen(sv->sv_policy, c.c_sock, c.c_domain,
+				  sv_v6only(c.c_sock, c.c_domain), (int)req->data.args[1], bind,
+				  listen, &ss, &l, &d);
+		if (e == 1)
 			sv_log(&c, "listen", &ss, l, &d, d.d_errno);
-			sv_answer(resp, d.d_errno);
-			goto out;
-		}
+		sv_answer(resp, e == 0 ? 0 : e == 1 ? d.d_errno : errno);
+		goto out;
 	}
 	if (c.c_domain != AF_INET && c.c_domain != AF_INET6 && c.c_domain != AF_UNIX &&
 	    c.c_domain != AF_NETLINK) {

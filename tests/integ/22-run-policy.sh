@@ -126,10 +126,43 @@ check "nobody's tfguard-run: 0.0.0.0:8501 lands on loopback ($out)" test "$out" 
 out=$(nobody_run 80)
 check "nobody's tfguard-run: port 80 refused ($out)" grep -q "Permission denied" <<<"$out"
 
+say "-- root without CAP_NET_ADMIN, the program holding a socket of another namespace"
+# tfguard-run in SRV (start 0 there) cannot ask the socket for its namespace; the socket
+# comes from CLI (start 1024): port 80 must not be bound for nobody.
+in_ns "$SRV" sysctl -qw net.ipv4.ip_unprivileged_port_start=0
+cat >"$TFG_TMP/xns.py" <<'PYEOF'
+import os, socket, sys
+s = socket.socket()
+os.set_inheritable(s.fileno(), True)
+os.dup2(s.fileno(), 3)
+os.execvp(sys.argv[1], sys.argv[1:])
+PYEOF
+bind3='import socket; s = socket.socket(fileno=3)
+try:
+    s.bind(("0.0.0.0", 80)); print("bound", s.getsockname()[1])
+except OSError as e: print("refused", e.errno)'
+xns() {
+	in_ns "$CLI" "$PY" "$TFG_TMP/xns.py" nsenter --net="/run/netns/$SRV" "$@" \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c "$bind3"
+}
+out=$(xns 2>&1)
+check "control: nobody cannot bind port 80 on the other namespace's socket ($out)" grep -q "^refused" <<<"$out"
+out=$(xns setpriv --inh-caps=-net_admin --bounding-set=-net_admin "$RUN" -c /dev/null -- 2>/dev/null)
+check "tfguard-run without CAP_NET_ADMIN: still refused ($out)" grep -q "^refused" <<<"$out"
+in_ns "$SRV" sysctl -qw net.ipv4.ip_unprivileged_port_start=1024
+
 say "-- a port the kernel picks (port-0 bind, listen autobind) that is protected"
 # The server namespace is this test's own: narrowing its ephemeral range to the
 # protected port makes the kernel hand out exactly 8501 (v4 and v6).
 in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="8501 8501"
+# layer_pre LAYER: pre=(how to run a program under both layers, the supervisor alone, the shim alone)
+layer_pre() {
+	case $1 in
+	both) pre=("$RUN" --) ;;
+	supervisor) pre=("$RUN" -- env -u LD_PRELOAD) ;;
+	shim) pre=("$RUN" --no-seccomp --) ;;
+	esac
+}
 cat >"$TFG_TMP/eph.py" <<'PYEOF'
 import errno, socket, sys
 fam = socket.AF_INET6 if sys.argv[2] == "6" else socket.AF_INET
@@ -140,6 +173,11 @@ try:
         s.setsockopt(socket.SOL_IP, 24, 1)
     if sys.argv[1] == "bind0":
         s.bind(("::" if fam == socket.AF_INET6 else "0.0.0.0", 0))
+    if sys.argv[1] == "stale":
+        try:
+            s.connect(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 1))
+        except ConnectionRefusedError:
+            pass
     if sys.argv[1] == "noport-lo":
         s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
     s.listen()
@@ -153,11 +191,7 @@ for how in listen bind0 noport; do
 		check "control ($how, IPv$v): without tfguard-run the kernel picks the protected port ($out)" \
 			grep -Eq "^listening (0.0.0.0|::) 8501$" <<<"$out"
 		for layer in both supervisor shim; do
-			case $layer in
-			both) pre=("$RUN" --) ;;
-			supervisor) pre=("$RUN" -- env -u LD_PRELOAD) ;;
-			shim) pre=("$RUN" --no-seccomp --) ;;
-			esac
+			layer_pre $layer
 			out=$(in_ns "$SRV" "${pre[@]}" "$PY" "$TFG_TMP/eph.py" $how $v 2>"$TFG_TMP/err")
 			check "$how, IPv$v, $layer: listen on the kernel-picked protected port refused ($out)" \
 				test "$out" = "refused EACCES"
@@ -166,6 +200,22 @@ for how in listen bind0 noport; do
 		done
 	done
 done
+# a refused connect() gives the socket's port back while getsockname() still shows it;
+# listen() then autobinds a fresh one: the range 8499-8500 hands out 8499 to connect()
+# and then the protected 8500 to listen()
+in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="8499 8500"
+for v in 4 6; do
+	out=$(in_ns "$SRV" "$PY" "$TFG_TMP/eph.py" stale $v 2>&1)
+	check "control (stale, IPv$v): without tfguard-run, listen() lands on 8500 ($out)" \
+		grep -Eq "^listening (0.0.0.0|::) 8500$" <<<"$out"
+	for layer in both supervisor shim; do
+		layer_pre $layer
+		out=$(in_ns "$SRV" "${pre[@]}" "$PY" "$TFG_TMP/eph.py" stale $v 2>/dev/null)
+		check "stale, IPv$v, $layer: never listens on the protected port ($out)" \
+			grep -Evq "^listening .* 8500$" <<<"$out"
+	done
+done
+in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="8501 8501"
 for v in 4 6; do
 	out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/eph.py" noport-lo $v 2>/dev/null)
 	check "IP_BIND_ADDRESS_NO_PORT on loopback (IPv$v): listens, whatever port ($out)" \
