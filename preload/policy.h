@@ -339,11 +339,11 @@ typedef int (*policy_listen_fn)(int, int);
  * listen(fd, backlog) on an inet socket of family `domain`, guarded; do_bind and
  * do_listen are the real calls. The kernel picks a port for a socket without one
  * only inside listen(), after any decision; so:
- *   - where an autobind of the socket's address would be allowed, it is made first, with
- *     a bind of that address and port 0: on a socket without a port (never bound, or one
- *     whose port a refused connect() gave back while getsockname() still shows it) it
- *     takes the port now; on a bound one it fails with EINVAL and changes nothing; where
- *     it would be refused (--allow-bind), a socket showing port 0 is refused at once;
+ *   - a socket showing port 0 where a bind of its address is refused (--allow-bind) is
+ *     refused at once; otherwise the autobind is made first, with a bind of the
+ *     socket's address and port 0: on a socket without a port (never bound, or one whose
+ *     port a refused connect() gave back while getsockname() still shows it) it takes
+ *     the port now; on a bound one it fails and changes nothing;
  *   - the address then held is checked (policy_check_bound) before listening;
  *   - after listen() it is checked again (a thread racing us could have changed the
  *     socket meanwhile): a socket found listening where it may not is shut down.
@@ -374,17 +374,17 @@ static inline int policy_listen(const struct policy *p, int fd, int domain, int 
 	else if (zero.ss_family == AF_INET6)
 		((struct sockaddr_in6 *)&zero)->sin6_port = 0;
 	policy_decide(p, domain, v6only, &zero, zlen, d);
-	if (d->d_verdict != POLICY_REFUSE) {
-		if (do_bind(fd, (const struct sockaddr *)&zero, zlen) < 0 && errno != EINVAL)
-			return -1;
-		*len = sizeof(*ss);
-		if (getsockname(fd, (struct sockaddr *)ss, len) < 0)
-			return -1;
-	} else if (memcmp(ss, &zero, zlen) == 0) {
+	if (d->d_verdict == POLICY_REFUSE && memcmp(ss, &zero, zlen) == 0) {
 		*ss = zero; /* listen() would autobind where a bind is refused */
 		*len = zlen;
 		return 1;
 	}
+	/* Any failure (EINVAL: bound already; EADDRNOTAVAIL: its address is gone) leaves
+	 * the socket as it was: what it holds is checked below, and after listen(). */
+	(void)do_bind(fd, (const struct sockaddr *)&zero, zlen);
+	*len = sizeof(*ss);
+	if (getsockname(fd, (struct sockaddr *)ss, len) < 0)
+		return -1;
 	policy_check_bound(p, domain, v6only, ss, *len, d);
 	if (d->d_verdict == POLICY_REFUSE)
 		return 1;

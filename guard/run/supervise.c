@@ -183,8 +183,23 @@ static int sv_read_port_start(void)
 	return (int)v;
 }
 
-/* Whether sock lives in our network namespace, by SO_NETNS_COOKIE (5.14+; an
- * older kernel cannot tell: then yes, as before the namespace was looked at). */
+/* Whether we hold CAP_NET_BIND_SERVICE in our effective set. */
+static bool sv_have_bind_cap(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d) < 0)
+		return true; /* cannot tell: assume our binds are privileged */
+	return (d[0].effective >> SUPERVISE_CAP_NET_BIND_SERVICE) & 1;
+}
+
+/*
+ * Whether sock lives in our network namespace, by SO_NETNS_COOKIE. A kernel
+ * without it (before 5.14) cannot tell: then "yes" only when our own binds carry
+ * no privilege (the kernel refuses for us what it would refuse for the caller).
+ */
 static bool sv_same_netns(int sock)
 {
 	uint64_t a = 0, b = 0;
@@ -192,7 +207,7 @@ static bool sv_same_netns(int sock)
 	int own;
 
 	if (getsockopt(sock, SOL_SOCKET, SO_NETNS_COOKIE, &a, &la) < 0)
-		return errno == ENOPROTOOPT;
+		return errno == ENOPROTOOPT && !sv_have_bind_cap();
 	own = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (own < 0)
 		return false;

@@ -215,6 +215,10 @@ for v in 4 6; do
 			grep -Evq "^listening .* 8500$" <<<"$out"
 	done
 done
+# the same under --allow-bind with the stale port allow-listed: refused before listen()
+out=$(in_ns "$SRV" "$RUN" --allow-bind 0.0.0.0:8499 -- "$PY" "$TFG_TMP/eph.py" stale 4 2>/dev/null)
+check "stale, --allow-bind 0.0.0.0:8499: never listens on the protected port ($out)" \
+	grep -Evq "^listening .* 8500$" <<<"$out"
 in_ns "$SRV" sysctl -qw net.ipv4.ip_local_port_range="8501 8501"
 for v in 4 6; do
 	out=$(in_ns "$SRV" "$RUN" -- "$PY" "$TFG_TMP/eph.py" noport-lo $v 2>/dev/null)
