@@ -15,6 +15,8 @@
     --out FILE        write the reply bytes there
     --concurrent N    N such unary calls at once on the one channel; "code" is OK only if
                       all are, "codes" lists each
+    --vary-password   with --concurrent and --user: call i sends the password with i
+                      appended (N different guesses at once)
 Prints one JSON line: {"code": "OK"|status name, "details": ..., "reply_len", "reply_sha256"}.
 Exit 0 whatever the status (the test compares), 2 on usage errors.
 """
@@ -70,6 +72,7 @@ def main():
     ap.add_argument("--echo", type=int, default=0)
     ap.add_argument("--out")
     ap.add_argument("--concurrent", type=int, default=0)
+    ap.add_argument("--vary-password", action="store_true")
     a = ap.parse_args()
     if a.timeout <= 0:
         a.timeout = None
@@ -97,7 +100,13 @@ def main():
     if a.concurrent:
         call = ch.unary_unary(a.method, **ident)
         req = request(a.model, a.multi, a.pad)
-        futs = [call.future(req, metadata=md, timeout=a.timeout) for _ in range(a.concurrent)]
+        def md_for(i):
+            if not (a.vary_password and a.user):
+                return md
+            u = (a.user + str(i)).encode()
+            return [("authorization", "Basic " + base64.b64encode(u).decode())]
+        futs = [call.future(req, metadata=md_for(i), timeout=a.timeout)
+                for i in range(a.concurrent)]
         codes, details = [], ""
         for f in futs:
             try:

@@ -65,27 +65,8 @@ check "metrics: limited{client} = 3" [ "$(px_limited client)" = 3 ]
 gx_reload 'auth_fail_limit = 2' 'auth_fail_window = 60s'
 # 6 different wrong passwords at once on one connection: 2 are verified (their address's
 # in-flight guesses), the other 4 refused at once while those are being verified
-out=$("$PY" - "$PX_PORT" "$TFG_TMP/cert.pem" <<'EOF'
-import base64, grpc, json, sys
-port, ca = sys.argv[1], sys.argv[2]
-with open(ca, "rb") as f:
-    creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-ch = grpc.secure_channel("127.0.0.1:" + port, creds,
-                         options=[("grpc.ssl_target_name_override", "localhost")])
-call = ch.unary_unary("/tensorflow.serving.PredictionService/Predict")
-futs = [call.future(b"", timeout=30, metadata=[(
-    "authorization", "Basic " + base64.b64encode(b"carol:guess%d" % i).decode())])
-    for i in range(6)]
-codes = []
-for f in futs:
-    try:
-        f.result()
-        codes.append("OK")
-    except grpc.RpcError as e:
-        codes.append(e.code().name)
-print(" ".join(sorted(codes)))
-EOF
-)
+out=$(gcall $P --user carol:guess --vary-password --model m1 --concurrent 6 --timeout 30 |
+	"$PY" -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["codes"])))')
 say "6 parallel guesses: $out"
 check "2 verified (UNAUTHENTICATED), 4 refused (RESOURCE_EXHAUSTED)" \
 	[ "$out" = "RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED UNAUTHENTICATED UNAUTHENTICATED" ]

@@ -22,13 +22,18 @@ j() { "$PY" -c "import json,sys; r=json.loads(sys.argv[1]); print($2)" "$1"; }
 nlog() { grep '"method":"GRPC"' "$PX_ACCESS" | grep '"status":429' | grep -c '"limit":"inflight"'; }
 nlog_is() { [ "$(nlog)" = "$1" ]; }
 ok_now() { QUIET=1 expect_grpc OK $P --user alice:alice-pw --model m1; }
+# burst N: N slow calls of alice at once; sets codes (sorted) and ms (how long they took)
+burst() {
+	local t0 out
+	t0=$(date +%s%3N)
+	out=$(gcall $P --user alice:alice-pw --model slow --concurrent "$1")
+	ms=$(($(date +%s%3N) - t0))
+	codes=$(j "$out" '" ".join(sorted(r["codes"]))')
+}
 
 check "warm-up (credential cache)" expect_grpc OK $P --user alice:alice-pw --model m1
 n0=$(grec_count)
-t0=$(date +%s%3N)
-out=$(gcall $P --user alice:alice-pw --model slow --concurrent 5)
-ms=$(($(date +%s%3N) - t0))
-codes=$(j "$out" '" ".join(sorted(r["codes"]))')
+burst 5
 check "5 slow calls at once, inflight = 2: 2 OK, 3 RESOURCE_EXHAUSTED ($codes)" \
 	[ "$codes" = "OK OK RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED" ]
 check "the stand-in saw 2 ($(($(grec_count) - n0)))" [ $(($(grec_count) - n0)) = 2 ]
@@ -76,10 +81,7 @@ gx_reload '[limits]' 'inflight = 1' 'queue = 5' 'queue_timeout = 3s'
 l0=$(px_limited inflight)
 a0=$(nlog)
 n0=$(grec_count)
-t0=$(date +%s%3N)
-out=$(gcall $P --user alice:alice-pw --model slow --concurrent 3)
-ms=$(($(date +%s%3N) - t0))
-codes=$(j "$out" '" ".join(sorted(r["codes"]))')
+burst 3
 check "3 slow calls at once, inflight = 1, queue = 5: OK + 2 RESOURCE_EXHAUSTED ($codes)" \
 	[ "$codes" = "OK RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED" ]
 check "none waited for the first (all done in $ms ms < 8000)" [ "$ms" -lt 8000 ]
