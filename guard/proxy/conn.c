@@ -983,18 +983,24 @@ static int conn_request(struct conn *c)
 
 /* ---- state handlers ------------------------------------------------------------------------ */
 
-/* ALPN chose h2: the gRPC path (h2.c) takes the socket, the TLS object and the count. */
-static int conn_to_h2(struct conn *c)
+/* Takes c out of its worker's list of connections. */
+static void conn_unlink(struct worker *w, struct conn *c)
 {
-	struct worker *w = c->c_w;
-
-	ev_timer_del(w->w_loop, &c->c_timer);
 	if (c->c_prev != NULL)
 		c->c_prev->c_next = c->c_next;
 	else
 		w->w_conns = c->c_next;
 	if (c->c_next != NULL)
 		c->c_next->c_prev = c->c_prev;
+}
+
+/* ALPN chose h2: the gRPC path (h2.c) takes the socket, the TLS object and the count. */
+static int conn_to_h2(struct conn *c)
+{
+	struct worker *w = c->c_w;
+
+	ev_timer_del(w->w_loop, &c->c_timer);
+	conn_unlink(w, c);
 	if (c->c_tls != NULL && (worker_snap(w)->s_conf.c_proxy.p_auth & CONF_AUTH_MTLS))
 		conn_peer_refresh(c, worker_snap(w)); /* h2 takes the verdict as of now */
 	if (c->c_tls != NULL)
@@ -2038,12 +2044,7 @@ static void conn_close(struct conn *c)
 		tls_free(c->c_tls);
 	close(c->c_fd);
 	conn_bufs_release(c);
-	if (c->c_prev != NULL)
-		c->c_prev->c_next = c->c_next;
-	else
-		w->w_conns = c->c_next;
-	if (c->c_next != NULL)
-		c->c_next->c_prev = c->c_prev;
+	conn_unlink(w, c);
 	w->w_nconns--;
 	atomic_fetch_sub(&w->w_px->px_nconns, 1);
 	metrics_sub(&w->w_m.m_conns_open, 1);
